@@ -1,0 +1,150 @@
+"""Settings: the one place that reads the environment.
+
+`Settings.from_env()` turns environment variables into a frozen dataclass; every other module
+receives settings as an argument (or through `current_app.config["SETTINGS"]`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _var_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{_var_dir() / 'activation-lab.db'}"
+
+
+def _local_secret_key() -> str:
+    """A development key kept on disk so that every local worker process signs alike."""
+    path = _var_dir() / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_hex(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another worker won the race: use its key
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(candidate)
+    return path.read_text().strip()
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def _parse_number(name: str, raw: str, kind: type[int] | type[float]) -> Any:
+    try:
+        value = kind(float(raw)) if kind is int else kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with (environment variable in brackets)."""
+
+    database_url: str = field(default_factory=lambda: _default_database_url())
+    # DATABASE_URL (default: a SQLite file under ./var/)
+    port: int = 8000  # PORT
+    secret_key: str = field(default_factory=lambda: _local_secret_key(), repr=False)
+    # SECRET_KEY (default: a random key kept in ./var/secret_key, shared by local workers)
+    max_content_length: int = 16 * 1024 * 1024  # MAX_CONTENT_LENGTH, bytes
+    max_array_elements: int = 4_194_304  # MAX_ARRAY_ELEMENTS, per submitted array
+    max_array_depth: int = 8  # MAX_ARRAY_DEPTH, nesting of submitted lists
+    max_simulation_cost: float = 2e10  # MAX_SIMULATION_COST, width² · depth · batch
+    max_analytic_depth: int = 100_000  # MAX_ANALYTIC_DEPTH
+    max_page_size: int = 100  # MAX_PAGE_SIZE
+    open_registration: bool = True  # OPEN_REGISTRATION
+    token_ttl_seconds: int = 30 * 24 * 3600  # TOKEN_TTL_SECONDS, learner bearer tokens
+    cors_origins: tuple[str, ...] = ()  # CORS_ORIGINS, comma-separated
+    redis_url: str | None = None  # REDIS_URL
+    rate_limits_enabled: bool = True  # RATE_LIMITS_ENABLED
+    xapi_lrs_url: str | None = None  # XAPI_LRS_URL
+    public_base_url: str | None = None  # PUBLIC_BASE_URL, for LTI registration JSON
+    log_level: str = "INFO"  # LOG_LEVEL
+    db_pool_size: int = 5  # DB_POOL_SIZE
+    db_connect_timeout: int = 3  # DB_CONNECT_TIMEOUT, seconds
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from `environ` (default: os.environ); keyword overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        strings = {
+            "DATABASE_URL": "database_url",
+            "SECRET_KEY": "secret_key",
+            "REDIS_URL": "redis_url",
+            "XAPI_LRS_URL": "xapi_lrs_url",
+            "PUBLIC_BASE_URL": "public_base_url",
+            "LOG_LEVEL": "log_level",
+        }
+        integers = {
+            "PORT": "port",
+            "MAX_CONTENT_LENGTH": "max_content_length",
+            "MAX_ARRAY_ELEMENTS": "max_array_elements",
+            "MAX_ARRAY_DEPTH": "max_array_depth",
+            "MAX_ANALYTIC_DEPTH": "max_analytic_depth",
+            "MAX_PAGE_SIZE": "max_page_size",
+            "TOKEN_TTL_SECONDS": "token_ttl_seconds",
+            "DB_POOL_SIZE": "db_pool_size",
+            "DB_CONNECT_TIMEOUT": "db_connect_timeout",
+        }
+        booleans = {
+            "OPEN_REGISTRATION": "open_registration",
+            "RATE_LIMITS_ENABLED": "rate_limits_enabled",
+        }
+        for name, attr in strings.items():
+            if env.get(name):
+                values[attr] = env[name]
+        for name, attr in integers.items():
+            if env.get(name):
+                values[attr] = _parse_number(name, env[name], int)
+        if env.get("MAX_SIMULATION_COST"):
+            values["max_simulation_cost"] = _parse_number(
+                "MAX_SIMULATION_COST", env["MAX_SIMULATION_COST"], float
+            )
+        for name, attr in booleans.items():
+            if name in env:
+                values[attr] = _parse_bool(name, env[name])
+        if env.get("CORS_ORIGINS"):
+            values["cors_origins"] = tuple(
+                origin.strip() for origin in env["CORS_ORIGINS"].split(",") if origin.strip()
+            )
+        values.update(overrides)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some fields replaced (tests use this)."""
+        return replace(self, **overrides)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"

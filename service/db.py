@@ -1,0 +1,131 @@
+"""SQLAlchemy 2 plumbing: the declarative base, the engine, and one session per request.
+
+Services receive a `Session` and own its transactions (`with session.begin(): ...`). Sessions are
+made with `autobegin=False`, so any database access outside an explicit transaction fails loudly
+instead of leaving a transaction open by accident.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass a timezone-aware UTC value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy reads it)
+
+
+def _prepare_sqlite(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_db_engine(url: str, *, pool_size: int = 5, connect_timeout: int = 3) -> Engine:
+    """Engine for `url`. SQLite: WAL, foreign keys and a busy timeout so several workers can share
+    one file; PostgreSQL: pre-ping and a connect timeout so a dead server answers fast."""
+    if url.startswith("sqlite"):
+        _prepare_sqlite(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not pysqlite, decide when transactions begin (BEGIN IMMEDIATE below).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            # Take the write lock up front: avoids SQLITE_BUSY upgrade deadlocks between workers.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_timeout=10,
+        connect_args={"connect_timeout": connect_timeout},
+    )
+
+
+class Database:
+    """The engine and session factory of one app."""
+
+    def __init__(self, url: str, *, pool_size: int = 5, connect_timeout: int = 3) -> None:
+        self.url = url
+        self.engine = create_db_engine(url, pool_size=pool_size, connect_timeout=connect_timeout)
+        self.sessionmaker = sessionmaker(
+            self.engine, autobegin=False, expire_on_commit=False, autoflush=True
+        )
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["database"] = self
+        app.teardown_appcontext(_close_request_session)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def get_database(app: Flask | None = None) -> Database:
+    database: Database = (app or current_app).extensions["database"]
+    return database
+
+
+def get_session() -> Session:
+    """The current request's session (created on first use, closed at teardown)."""
+    if "db_session" not in g:
+        g.db_session = get_database().sessionmaker()
+    session: Session = g.db_session
+    return session
+
+
+def _close_request_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,291 @@
+"""The one home for errors: the ServiceError family and every handler.
+
+Every failure leaves the service as `application/problem+json` (RFC 9457) with `type`, `title`,
+`status`, `detail` and `instance`, plus `request_id`; validation problems add `errors`, a map from
+each offending field to its messages. Handlers return responses and never abort.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import marshmallow as ma
+import orjson
+from flask import Flask, Response, current_app, g, has_request_context, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException
+
+from service.numerics.errors import CostLimitExceeded, NonFiniteResult, NumericsError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:activation-lab:problem:"
+
+log = logging.getLogger(__name__)
+
+FieldErrors = Mapping[str, Any]
+
+
+class ServiceError(Exception):
+    """An expected failure: its class gives the status and title, the instance the detail."""
+
+    status: int = HTTPStatus.INTERNAL_SERVER_ERROR
+    slug: str = "internal-error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: FieldErrors | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    @property
+    def title(self) -> str:
+        return HTTPStatus(self.status).phrase
+
+
+class BadRequest(ServiceError):
+    status = HTTPStatus.BAD_REQUEST
+    slug = "bad-request"
+
+
+class Unauthorized(ServiceError):
+    status = HTTPStatus.UNAUTHORIZED
+    slug = "unauthorized"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="activation-lab"'})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(ServiceError):
+    status = HTTPStatus.FORBIDDEN
+    slug = "forbidden"
+
+
+class NotFound(ServiceError):
+    status = HTTPStatus.NOT_FOUND
+    slug = "not-found"
+
+
+class Conflict(ServiceError):
+    status = HTTPStatus.CONFLICT
+    slug = "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    slug = "payload-too-large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    slug = "unsupported-media-type"
+
+
+class NotAcceptable(ServiceError):
+    status = HTTPStatus.NOT_ACCEPTABLE
+    slug = "not-acceptable"
+
+
+class Unprocessable(ServiceError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    slug = "validation-error"
+
+
+class LimitExceeded(Unprocessable):
+    slug = "limit-exceeded"
+
+
+class TooManyRequests(ServiceError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    slug = "rate-limited"
+
+
+class ServiceUnavailable(ServiceError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    slug = "service-unavailable"
+
+
+def problem_response(
+    status: int,
+    *,
+    detail: str,
+    title: str | None = None,
+    type_: str | None = None,
+    errors: FieldErrors | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    """Build an RFC 9457 problem response."""
+    body: dict[str, Any] = {
+        "type": type_ or "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if has_request_context():
+        body["instance"] = request.path
+        request_id = g.get("request_id")
+        if request_id:
+            body["request_id"] = request_id
+    if errors:
+        body["errors"] = errors
+    body.update(extensions)
+    response = current_app.response_class(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        status=status,
+        mimetype=PROBLEM_MEDIA_TYPE,
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten_webargs_messages(messages: Mapping[str, Any]) -> dict[str, Any]:
+    """webargs nests messages by location ({"json": {"depth": [...]}}); clients want fields."""
+    merged: dict[str, Any] = {}
+    for location, location_messages in messages.items():
+        if isinstance(location_messages, Mapping):
+            merged.update(location_messages)
+        else:
+            merged[location] = location_messages
+    return merged
+
+
+def _field_detail(prefix: str, errors: Mapping[str, Any]) -> str:
+    names = ", ".join(sorted(str(name) for name in errors)) or "the request"
+    return f"{prefix}: {names}"
+
+
+def handle_service_error(error: ServiceError) -> Response:
+    return problem_response(
+        error.status,
+        title=error.title,
+        type_=TYPE_PREFIX + error.slug,
+        detail=error.detail,
+        errors=error.errors,
+        headers=error.headers,
+        **error.extensions,
+    )
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Werkzeug's and flask-smorest's exceptions: routing 404/405, 413, webargs 400/422, ..."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    headers = {
+        name: value
+        for name, value in error.get_headers()
+        if name.lower() not in {"content-type", "content-length"}
+    }
+    headers.update(data.get("headers") or {})
+    if messages:
+        errors = flatten_webargs_messages(messages)
+        if status == HTTPStatus.BAD_REQUEST:
+            detail = "; ".join(str(m) for m in _leaf_messages(errors)) or "Malformed request."
+            return problem_response(
+                status, type_=TYPE_PREFIX + "malformed-request", detail=detail, headers=headers
+            )
+        return problem_response(
+            status,
+            type_=TYPE_PREFIX + "validation-error",
+            detail=_field_detail("Invalid or missing fields", errors),
+            errors=errors,
+            headers=headers,
+        )
+    detail = error.description or HTTPStatus(status).phrase
+    if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        detail = f"The request body exceeds the limit of {limit} bytes (MAX_CONTENT_LENGTH)."
+        return problem_response(
+            status,
+            type_=TYPE_PREFIX + "payload-too-large",
+            detail=detail,
+            headers=headers,
+            limit={"name": "MAX_CONTENT_LENGTH", "value": limit},
+        )
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        detail = f"{request.method} is not allowed on {request.path}."
+    elif status == HTTPStatus.NOT_FOUND and not data:
+        detail = f"No resource at {request.path}."
+    return problem_response(status, detail=detail, headers=headers)
+
+
+def _leaf_messages(errors: Any) -> list[str]:
+    if isinstance(errors, Mapping):
+        return [m for value in errors.values() for m in _leaf_messages(value)]
+    if isinstance(errors, list | tuple):
+        return [m for value in errors for m in _leaf_messages(value)]
+    return [str(errors)]
+
+
+def handle_validation_error(error: ma.ValidationError) -> Response:
+    messages = error.normalized_messages()
+    return problem_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        type_=TYPE_PREFIX + "validation-error",
+        detail=_field_detail("Invalid or missing fields", messages),
+        errors=messages,
+    )
+
+
+def handle_numerics_error(error: NumericsError) -> Response:
+    field = error.field or "request"
+    extensions: dict[str, Any] = {}
+    slug = "validation-error"
+    if isinstance(error, CostLimitExceeded):
+        slug = "limit-exceeded"
+        extensions["limit"] = {"name": error.limit_name, "value": error.limit}
+        extensions["cost"] = error.cost
+    elif isinstance(error, NonFiniteResult):
+        slug = "non-finite-result"
+    return problem_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        type_=TYPE_PREFIX + slug,
+        detail=str(error),
+        errors={field: [str(error)]},
+        **extensions,
+    )
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    log.warning("database unavailable: %s", type(error).__name__)
+    return problem_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        type_=TYPE_PREFIX + "database-unavailable",
+        detail="The database is not reachable right now; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def handle_unexpected(error: Exception) -> Response:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return handle_database_unavailable(error)
+    log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+    return problem_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        type_=TYPE_PREFIX + "internal-error",
+        detail="An unexpected error occurred. Quote the request_id when reporting it.",
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(ma.ValidationError, handle_validation_error)
+    app.register_error_handler(NumericsError, handle_numerics_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(PoolTimeoutError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

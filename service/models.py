@@ -1,0 +1,9 @@
+"""Imports every model module so that `metadata` knows all tables (Alembic and tests use it)."""
+
+from __future__ import annotations
+
+from service.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,31 @@
+"""Errors raised by the numerics: ValueError subclasses that name the offending parameter.
+
+The service layer maps every NumericsError to a 422 problem; `field` becomes the
+`errors` member's key so a client can tell which input to fix.
+"""
+
+from __future__ import annotations
+
+
+class NumericsError(ValueError):
+    """A bad argument: `field` names the parameter, the message says why."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CostLimitExceeded(NumericsError):
+    """The requested computation is more expensive than `limit` (named by `limit_name`)."""
+
+    def __init__(
+        self, message: str, *, field: str | None, limit_name: str, limit: float, cost: float
+    ) -> None:
+        super().__init__(message, field)
+        self.limit_name = limit_name
+        self.limit = limit
+        self.cost = cost
+
+
+class NonFiniteResult(NumericsError):
+    """The computation would produce NaN or infinity (for example eps = 0 on a constant group)."""

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from service.config import ConfigError, Settings
+
+
+def test_defaults_use_a_sqlite_file_under_var(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.database_url == f"sqlite:///{tmp_path}/var/activation-lab.db"
+    assert settings.port == 8000
+    # The development secret is kept on disk so every local worker signs alike.
+    assert Settings.from_env({}).secret_key == settings.secret_key
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_environment_is_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+psycopg://u@h/db",
+            "PORT": "9000",
+            "SECRET_KEY": "s",
+            "MAX_CONTENT_LENGTH": "1024",
+            "MAX_SIMULATION_COST": "1e9",
+            "OPEN_REGISTRATION": "false",
+            "CORS_ORIGINS": "https://a.example, https://b.example",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+    assert settings.port == 9000
+    assert settings.max_content_length == 1024
+    assert settings.max_simulation_cost == 1e9
+    assert settings.open_registration is False
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert not settings.is_sqlite
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("PORT", "eighty"), ("OPEN_REGISTRATION", "maybe"), ("PORT", "-1")]
+)
+def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({"SECRET_KEY": "s", name: value})
+
+
+def test_secret_key_is_not_in_repr() -> None:
+    assert "topsecret" not in repr(Settings(secret_key="topsecret", database_url="sqlite://"))
