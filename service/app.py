@@ -49,8 +49,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_blueprints(api: Api) -> None:
     from service.health.routes import blp as health_blp
+    from service.learners.routes import blp as learners_blp
+    from service.quizzes.routes import blp as quizzes_blp
 
-    api.register_blueprint(health_blp)
+    for blueprint in (health_blp, quizzes_blp, learners_blp):
+        api.register_blueprint(blueprint)
 
 
 def _refuse_oversized_body() -> None:

@@ -50,8 +50,10 @@ def seed_command() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from service.auth.cli import keys_cli
     from service.migrate import db_cli
 
     app.cli.add_command(db_cli)
+    app.cli.add_command(keys_cli)
     app.cli.add_command(openapi_cli)  # replaces flask-smorest's JSON-first group
     app.cli.add_command(seed_command)

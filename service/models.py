@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import service.auth.models
+import service.learners.models
+import service.quizzes.models  # noqa: F401
 from service.db import Base
 
 metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Authentication: learner bearer tokens and API keys with roles."""

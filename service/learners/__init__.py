@@ -1,0 +1,1 @@
+"""Learners, their attempts and progress."""

@@ -1,0 +1,153 @@
+"""Learners, attempts and progress: /v1/learners, /v1/quizzes/{slug}/attempts, /v1/attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from flask.views import MethodView
+
+from service.api import Blueprint
+from service.auth.guards import guard, require_principal
+from service.auth.services import revoke_token
+from service.db import get_session
+from service.errors import Forbidden
+from service.learners import schemas, services
+from service.pagination import PageArgsSchema, page_request
+from service.settings_access import settings
+
+blp = Blueprint(
+    "learners", __name__, url_prefix="/v1", description="Learners, attempts and progress"
+)
+READERS = ("integration", "admin", "author")
+
+
+@blp.route("/learners")
+class Learners(MethodView):
+    @blp.arguments(schemas.RegisterSchema)
+    @blp.response(201, schemas.RegisteredSchema)
+    @blp.problems(401, 403, 422, 429)
+    def post(self, body: dict[str, Any]) -> services.RegisteredLearner:
+        """Register a learner and get a bearer token.
+
+        Open to anyone unless OPEN_REGISTRATION is false; then an integration or admin API
+        key must be sent."""
+        config = settings()
+        if not config.open_registration:
+            principal = require_principal()
+            if principal.is_learner or principal.role not in ("integration", "admin"):
+                raise Forbidden("Registration needs an integration or admin API key here.")
+        return services.register_learner(
+            get_session(),
+            body.get("display_name"),
+            secret_key=config.secret_key,
+            token_ttl=timedelta(seconds=config.token_ttl_seconds),
+        )
+
+    @guard(blp, roles=READERS)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, schemas.LearnerListSchema)
+    def get(self, args: dict[str, int]) -> Any:
+        """List learners (API keys)."""
+        return services.list_learners(get_session(), page_request(args, settings().max_page_size))
+
+
+@blp.route("/learners/me")
+class Me(MethodView):
+    @guard(blp, learner=True)
+    @blp.response(200, schemas.LearnerSchema)
+    def get(self) -> Any:
+        """The learner the bearer token belongs to."""
+        principal = require_principal()
+        assert principal.learner_id is not None
+        return services.get_learner(get_session(), principal.learner_id)
+
+
+@blp.route("/learners/me/token")
+class MyToken(MethodView):
+    @guard(blp, learner=True)
+    @blp.response(204)
+    def delete(self) -> None:
+        """Revoke the bearer token used for this request (log out)."""
+        revoke_token(get_session(), require_principal().credential_id)
+
+
+@blp.route("/learners/<uuid:learner_id>")
+class LearnerResource(MethodView):
+    @guard(blp, learner=True, roles=READERS)
+    @blp.response(200, schemas.LearnerSchema)
+    @blp.problems(404)
+    def get(self, learner_id: uuid.UUID) -> Any:
+        """One learner (the learner themself, or an API key)."""
+        services.check_may_read_learner(require_principal(), learner_id)
+        return services.get_learner(get_session(), learner_id)
+
+    @guard(blp, learner=True, roles=("admin",))
+    @blp.response(204)
+    @blp.problems(404)
+    def delete(self, learner_id: uuid.UUID) -> None:
+        """Delete a learner with their tokens and attempts (the learner, or an admin key)."""
+        services.check_may_read_learner(require_principal(), learner_id)
+        services.delete_learner(get_session(), learner_id)
+
+
+@blp.route("/learners/<uuid:learner_id>/progress")
+class LearnerProgress(MethodView):
+    @guard(blp, learner=True, roles=READERS)
+    @blp.response(200, schemas.ProgressSchema)
+    @blp.problems(404)
+    def get(self, learner_id: uuid.UUID) -> services.Progress:
+        """Scores and completion across the module's quizzes."""
+        services.check_may_read_learner(require_principal(), learner_id)
+        return services.progress(get_session(), learner_id)
+
+
+@blp.route("/quizzes/<string:slug>/attempts")
+class QuizAttempts(MethodView):
+    @guard(blp, learner=True)
+    @blp.response(201, schemas.AttemptSchema)
+    @blp.alt_response(
+        200,
+        schema=schemas.AttemptSchema,
+        success=True,
+        description="The learner's open attempt on this quiz, resumed",
+    )
+    @blp.problems(404, 409, 429)
+    def post(self, slug: str) -> tuple[services.AttemptView, int]:
+        """Start an attempt, or resume the open one (at most one open attempt per quiz)."""
+        principal = require_principal()
+        assert principal.learner_id is not None
+        view, created = services.start_attempt(get_session(), principal.learner_id, slug)
+        return view, 201 if created else 200
+
+
+@blp.route("/attempts/<uuid:attempt_id>")
+class AttemptResource(MethodView):
+    @guard(blp, learner=True, roles=READERS)
+    @blp.response(200, schemas.AttemptSchema)
+    @blp.problems(404)
+    def get(self, attempt_id: uuid.UUID) -> services.AttemptView:
+        """An attempt, with its graded result once submitted."""
+        return services.get_attempt(get_session(), require_principal(), attempt_id)
+
+
+@blp.route("/attempts/<uuid:attempt_id>/submission")
+class Submission(MethodView):
+    @guard(blp, learner=True)
+    @blp.arguments(schemas.IdempotencyHeaderSchema, location="headers")
+    @blp.arguments(schemas.AnswersSchema)
+    @blp.response(200, schemas.SubmissionSchema)
+    @blp.problems(404, 409, 422)
+    def post(
+        self, headers: dict[str, str], body: dict[str, Any], attempt_id: uuid.UUID
+    ) -> tuple[services.SubmissionView, int, dict[str, str]]:
+        """Submit the answers, graded once (a repeat is 409 unless its Idempotency-Key replays)."""
+        submission = services.submit_attempt(
+            get_session(),
+            require_principal(),
+            attempt_id,
+            body["answers"],
+            headers.get("idempotency_key"),
+        )
+        return submission, 200, {"Idempotent-Replayed": "true" if submission.replayed else "false"}

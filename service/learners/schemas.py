@@ -1,0 +1,105 @@
+"""Learner, attempt and progress payloads."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from service.pagination import page_schema
+from service.quizzes.schemas import GradeResultSchema, PublicQuestionSchema, QuestionResultSchema
+
+MAX_ANSWERS = 500
+
+
+class RegisterSchema(ma.Schema):
+    display_name = ma.fields.String(
+        validate=ma.validate.Length(1, 100), metadata={"example": "Ada"}
+    )
+
+
+class RegisteredSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    display_name = ma.fields.String(required=True)
+    token = ma.fields.String(
+        required=True, metadata={"description": "Bearer token; shown once, keep it"}
+    )
+    token_expires_at = ma.fields.AwareDateTime(required=True)
+
+
+class LearnerSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    display_name = ma.fields.String(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    from_lms = ma.fields.Function(
+        lambda learner: learner.issuer is not None, metadata={"type": "boolean"}
+    )
+
+
+LearnerListSchema = page_schema(LearnerSchema, "LearnerList")
+
+
+class AttemptSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    quiz = ma.fields.String(required=True, metadata={"description": "The quiz's slug"})
+    quiz_version = ma.fields.Integer(required=True)
+    attempt_number = ma.fields.Integer(required=True)
+    status = ma.fields.String(required=True, metadata={"enum": ["open", "submitted"]})
+    started_at = ma.fields.AwareDateTime(required=True)
+    submitted_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    questions = ma.fields.List(ma.fields.Nested(PublicQuestionSchema), required=True)
+    result = ma.fields.Nested(GradeResultSchema, allow_none=True, required=True)
+
+
+class AnswersSchema(ma.Schema):
+    answers = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.Length(1, 200)),
+        values=ma.fields.Raw(allow_none=True),
+        required=True,
+        validate=ma.validate.Length(max=MAX_ANSWERS),
+        metadata={
+            "description": "{question_id: answer}: a number or string (numeric), a choice id "
+            "(single choice), a list of choice ids (multiple choice), a boolean (true/false)",
+            "example": {"q1": "2^20"},
+        },
+    )
+
+
+class IdempotencyHeaderSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        validate=ma.validate.Length(1, 255),
+        metadata={"description": "Repeat a submission safely: the same key replays its result"},
+    )
+
+
+class SubmissionSchema(ma.Schema):
+    attempt_id = ma.fields.UUID(required=True)
+    submitted_at = ma.fields.AwareDateTime(required=True)
+    score = ma.fields.Float(required=True)
+    max_score = ma.fields.Float(required=True)
+    passed = ma.fields.Boolean(required=True)
+    results = ma.fields.List(ma.fields.Nested(QuestionResultSchema), required=True)
+
+
+class QuizProgressSchema(ma.Schema):
+    slug = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    lesson = ma.fields.Integer(allow_none=True, required=True)
+    attempts = ma.fields.Integer(required=True, metadata={"description": "Submitted attempts"})
+    best_score = ma.fields.Float(allow_none=True, required=True)
+    last_score = ma.fields.Float(allow_none=True, required=True)
+    max_score = ma.fields.Float(required=True)
+    score = ma.fields.Float(
+        allow_none=True, required=True, metadata={"description": "By the quiz's scoring policy"}
+    )
+    passed = ma.fields.Boolean(required=True)
+    last_submitted_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+class ProgressSchema(ma.Schema):
+    learner_id = ma.fields.UUID(required=True)
+    quizzes = ma.fields.List(ma.fields.Nested(QuizProgressSchema), required=True)
+    lessons_completed = ma.fields.Integer(required=True)
+    lessons_total = ma.fields.Integer(required=True)

@@ -1,0 +1,1 @@
+"""Quizzes: the lesson question bank, question types, grading, generators and interchange."""

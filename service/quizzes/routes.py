@@ -1,0 +1,137 @@
+"""Quizzes: /v1/quizzes (list, preview, authoring, results)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+
+from service.api import Blueprint
+from service.auth.guards import guard
+from service.db import get_session
+from service.learners import services as learner_services
+from service.pagination import page_request
+from service.quizzes import domain, schemas, services
+from service.settings_access import settings
+
+blp = Blueprint("quizzes", __name__, url_prefix="/v1/quizzes", description="Quizzes")
+AUTHORS = ("author", "admin")
+READERS = ("integration", "admin", "author")
+
+
+def _preview(current: services.CurrentQuiz) -> dict[str, Any]:
+    return {**domain.public_view(current.quiz), "version": current.version}
+
+
+@blp.route("")
+class Quizzes(MethodView):
+    @blp.arguments(schemas.QuizListArgsSchema, location="query")
+    @blp.response(200, schemas.QuizListSchema)
+    def get(self, args: dict[str, int]) -> Any:
+        """List the module's quizzes."""
+        return services.list_quizzes(get_session(), page_request(args, settings().max_page_size))
+
+    @guard(blp, roles=AUTHORS)
+    @blp.arguments(schemas.QuizDefinitionBodySchema)
+    @blp.response(201, schemas.QuizSchema)
+    @blp.problems(409, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a quiz (author API key); validated exactly as the bank files are."""
+        return _preview(services.create_quiz(get_session(), body))
+
+
+@blp.route("/<string:slug>")
+class QuizResource(MethodView):
+    @blp.response(200, schemas.QuizSchema)
+    @blp.alt_response(304, description="Not modified (If-None-Match matched the ETag)")
+    @blp.problems(404)
+    def get(self, slug: str) -> Any:
+        """A quiz's questions without answers (generated questions show their template).
+
+        Carries an ETag; send it back in If-None-Match to get 304 while the quiz is unchanged."""
+        current = services.get_current_quiz(get_session(), slug)
+        etag = f"{current.content_hash[:32]}-v{current.version}"
+        if etag in request.if_none_match:
+            response = Response(status=304)
+            response.set_etag(etag)
+            return response
+        return _preview(current), 200, {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+
+    @guard(blp, roles=AUTHORS)
+    @blp.arguments(schemas.QuizDefinitionBodySchema)
+    @blp.response(200, schemas.QuizSchema)
+    @blp.problems(404, 409, 422)
+    def put(self, body: dict[str, Any], slug: str) -> dict[str, Any]:
+        """Replace a quiz's content (author API key): a new version; attempts keep theirs."""
+        return _preview(services.replace_quiz(get_session(), slug, body))
+
+    @guard(blp, roles=AUTHORS)
+    @blp.response(204)
+    @blp.problems(404)
+    def delete(self, slug: str) -> None:
+        """Soft-delete a quiz (author API key): hidden, while past results stay readable."""
+        services.delete_quiz(get_session(), slug)
+
+
+@blp.route("/<string:slug>/results")
+class QuizResults(MethodView):
+    @guard(blp, roles=READERS)
+    @blp.arguments(schemas.ResultsArgsSchema, location="query")
+    @blp.response(200, schemas.QuizResultsSchema)
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type="text/csv",
+        schema={"type": "string"},
+        description="format=csv: every learner's row, for gradebook import",
+    )
+    @blp.problems(404)
+    def get(self, args: dict[str, Any], slug: str) -> Any:
+        """Per-learner results on a quiz (API key), as JSON pages or CSV."""
+        if args["format"] == "csv":
+            page = learner_services.quiz_results(get_session(), slug, None)
+            return Response(
+                _results_csv(page.items),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{slug}-results.csv"'},
+            )
+        request_page = page_request(args, settings().max_page_size)
+        return learner_services.quiz_results(get_session(), slug, request_page)
+
+
+def _results_csv(rows: Any) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    columns = [
+        "learner_id",
+        "display_name",
+        "attempts",
+        "best_score",
+        "last_score",
+        "score",
+        "max_score",
+        "passed",
+        "last_submitted_at",
+    ]
+    writer.writerow(columns)
+    for row in rows:
+        values = [getattr(row, column) for column in columns]
+        writer.writerow(["" if value is None else _csv_safe(value) for value in values])
+    return buffer.getvalue()
+
+
+def _csv_safe(value: Any) -> str:
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    # Spreadsheets run cells that start with these as formulas.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,105 @@
+"""Quiz payloads as clients see them: no answer key, explanation or correctness field."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from service.pagination import PageArgsSchema, page_schema
+
+
+class QuizSummarySchema(ma.Schema):
+    slug = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    lesson = ma.fields.Integer(allow_none=True, required=True)
+    description = ma.fields.String(required=True)
+    question_count = ma.fields.Integer(required=True)
+    max_score = ma.fields.Float(required=True)
+
+
+QuizListSchema = page_schema(QuizSummarySchema, "QuizList")
+
+
+class QuizListArgsSchema(PageArgsSchema):
+    pass
+
+
+class PublicChoiceSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    text = ma.fields.String(required=True)
+
+
+class PublicQuestionSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    type = ma.fields.String(
+        required=True,
+        metadata={"enum": ["single_choice", "multiple_choice", "true_false", "numeric"]},
+    )
+    prompt = ma.fields.String(required=True)
+    points = ma.fields.Float(required=True)
+    choices = ma.fields.List(
+        ma.fields.Nested(PublicChoiceSchema), metadata={"description": "Choice types only"}
+    )
+
+
+class QuizSchema(ma.Schema):
+    slug = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    lesson = ma.fields.Integer(allow_none=True, required=True)
+    description = ma.fields.String(required=True)
+    version = ma.fields.Integer(required=True, metadata={"description": "Content version"})
+    questions = ma.fields.List(ma.fields.Nested(PublicQuestionSchema), required=True)
+
+
+class QuestionResultSchema(ma.Schema):
+    question_id = ma.fields.String(required=True)
+    correct = ma.fields.Boolean(required=True)
+    points = ma.fields.Float(required=True)
+    max_points = ma.fields.Float(required=True)
+    feedback = ma.fields.String(required=True)
+    correct_answer = ma.fields.Raw(
+        allow_none=True,
+        required=True,
+        metadata={"description": "null when the quiz's review policy withholds it"},
+    )
+    explanation = ma.fields.String(allow_none=True, required=True)
+
+
+class GradeResultSchema(ma.Schema):
+    score = ma.fields.Float(required=True)
+    max_score = ma.fields.Float(required=True)
+    passed = ma.fields.Boolean(required=True)
+    results = ma.fields.List(ma.fields.Nested(QuestionResultSchema), required=True)
+
+
+class QuizDefinitionBodySchema(ma.Schema):
+    """A quiz definition, as in the bank files (validated by the bank schema)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    slug = ma.fields.String(metadata={"description": "Lowercase words joined by '-'"})
+    title = ma.fields.String(required=True)
+    questions = ma.fields.List(ma.fields.Dict(), required=True)
+
+
+class ResultRowSchema(ma.Schema):
+    learner_id = ma.fields.UUID(required=True)
+    display_name = ma.fields.String(required=True)
+    attempts = ma.fields.Integer(required=True)
+    best_score = ma.fields.Float(allow_none=True, required=True)
+    last_score = ma.fields.Float(allow_none=True, required=True)
+    score = ma.fields.Float(allow_none=True, required=True)
+    max_score = ma.fields.Float(required=True)
+    passed = ma.fields.Boolean(required=True)
+    last_submitted_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+QuizResultsSchema = page_schema(ResultRowSchema, "QuizResults")
+
+
+class ResultsArgsSchema(PageArgsSchema):
+    format = ma.fields.String(
+        load_default="json",
+        validate=ma.validate.OneOf(["json", "csv"]),
+        metadata={"description": "csv: every row, for gradebook import"},
+    )

@@ -1,0 +1,207 @@
+"""Quiz persistence: versions, the bank seed, listing and authoring.
+
+Each distinct content of a quiz is a row of `quiz_versions` (found again by its content hash), so
+a changed bank file or an author's PUT adds a version and attempts keep the one they started on.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.db import utcnow
+from service.errors import Conflict, NotFound
+from service.pagination import Page, PageRequest
+from service.quizzes import domain
+from service.quizzes.bank_schema import dump_quiz, load_quiz
+from service.quizzes.models import QuizRecord, QuizVersion
+
+
+@dataclass(frozen=True)
+class QuizSummary:
+    slug: str
+    title: str
+    lesson: int | None
+    description: str
+    question_count: int
+    max_score: float
+
+
+@dataclass(frozen=True)
+class CurrentQuiz:
+    """A quiz's current version: its row ids, its content hash (the ETag) and the domain quiz."""
+
+    quiz_id: int
+    version_id: int
+    version: int
+    content_hash: str
+    quiz: domain.Quiz
+
+
+def content_hash(definition: Mapping[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _quiz_from_json(definition_hash: str, definition_json: bytes) -> domain.Quiz:
+    """Versions are immutable, so a built quiz is cached by its content hash."""
+    return load_quiz(orjson.loads(definition_json))
+
+
+def quiz_of_version(version: QuizVersion) -> domain.Quiz:
+    return _quiz_from_json(version.content_hash, orjson.dumps(version.definition))
+
+
+def _max_score(quiz: domain.Quiz) -> float:
+    return float(sum(question.points for question in quiz.questions))
+
+
+def upsert_quiz(session: Session, quiz: domain.Quiz, *, source: str) -> str:
+    """Make `quiz` the current version of its slug, inside the caller's transaction.
+
+    Returns "created", "updated" or "unchanged". A soft-deleted quiz is restored only by an
+    author's write (source "author"), never by the bank seed."""
+    definition = dump_quiz(quiz)
+    digest = content_hash(definition)
+    record = session.scalar(
+        select(QuizRecord).where(QuizRecord.slug == quiz.slug).with_for_update()
+    )
+    now = utcnow()
+    if record is None:
+        record = QuizRecord(
+            slug=quiz.slug,
+            title=quiz.title,
+            lesson=quiz.lesson,
+            description=quiz.description,
+            question_count=len(quiz.questions),
+            max_score=_max_score(quiz),
+            current_version=1,
+            source=source,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(record)
+        session.flush()
+        session.add(
+            QuizVersion(quiz_id=record.id, version=1, content_hash=digest, definition=definition)
+        )
+        return "created"
+    if record.deleted_at is not None and source == "bank":
+        return "unchanged"
+    existing = session.scalar(
+        select(QuizVersion).where(
+            QuizVersion.quiz_id == record.id, QuizVersion.content_hash == digest
+        )
+    )
+    if (
+        existing is not None
+        and existing.version == record.current_version
+        and (record.deleted_at is None)
+    ):
+        return "unchanged"
+    if existing is None:
+        latest = session.scalar(
+            select(func.max(QuizVersion.version)).where(QuizVersion.quiz_id == record.id)
+        )
+        existing = QuizVersion(
+            quiz_id=record.id,
+            version=(latest or 0) + 1,
+            content_hash=digest,
+            definition=definition,
+        )
+        session.add(existing)
+    record.current_version = existing.version
+    record.title = quiz.title
+    record.lesson = quiz.lesson
+    record.description = quiz.description
+    record.question_count = len(quiz.questions)
+    record.max_score = _max_score(quiz)
+    record.deleted_at = None
+    record.updated_at = now
+    return "updated"
+
+
+def seed_quizzes(session: Session, quizzes: list[domain.Quiz]) -> dict[str, str]:
+    """Load the bank's quizzes in one transaction; {slug: created|updated|unchanged}."""
+    with session.begin():
+        return {quiz.slug: upsert_quiz(session, quiz, source="bank") for quiz in quizzes}
+
+
+def list_quizzes(session: Session, page: PageRequest) -> Page[QuizSummary]:
+    with session.begin():
+        active = QuizRecord.deleted_at.is_(None)
+        total = session.scalar(select(func.count()).select_from(QuizRecord).where(active)) or 0
+        rows = session.scalars(
+            select(QuizRecord)
+            .where(active)
+            .order_by(QuizRecord.lesson.asc().nulls_last(), QuizRecord.slug)
+            .offset(page.offset)
+            .limit(page.per_page)
+        ).all()
+    items = [
+        QuizSummary(r.slug, r.title, r.lesson, r.description, r.question_count, r.max_score)
+        for r in rows
+    ]
+    return Page(items, total, page.page, page.per_page)
+
+
+def current_quiz(session: Session, slug: str) -> CurrentQuiz:
+    """The current version of an active quiz (call inside a transaction); NotFound otherwise."""
+    row = session.execute(
+        select(QuizRecord.id, QuizVersion)
+        .join(QuizVersion, QuizVersion.quiz_id == QuizRecord.id)
+        .where(
+            QuizRecord.slug == slug,
+            QuizRecord.deleted_at.is_(None),
+            QuizVersion.version == QuizRecord.current_version,
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"There is no quiz {slug!r}.")
+    quiz_id, version = row
+    return CurrentQuiz(
+        quiz_id, version.id, version.version, version.content_hash, quiz_of_version(version)
+    )
+
+
+def get_current_quiz(session: Session, slug: str) -> CurrentQuiz:
+    with session.begin():
+        return current_quiz(session, slug)
+
+
+def create_quiz(session: Session, definition: Mapping[str, Any]) -> CurrentQuiz:
+    """An author's new quiz; Conflict when the slug is taken (also by a deleted quiz)."""
+    quiz = load_quiz(definition)
+    with session.begin():
+        if session.scalar(select(QuizRecord.id).where(QuizRecord.slug == quiz.slug)):
+            raise Conflict(f"A quiz with slug {quiz.slug!r} exists; PUT it to change it.")
+        upsert_quiz(session, quiz, source="author")
+        return current_quiz(session, quiz.slug)
+
+
+def replace_quiz(session: Session, slug: str, definition: Mapping[str, Any]) -> CurrentQuiz:
+    """An author's new version of `slug` (the definition's slug must match the path)."""
+    quiz = load_quiz({**definition, "slug": definition.get("slug", slug)})
+    if quiz.slug != slug:
+        raise Conflict(f"The definition's slug {quiz.slug!r} differs from the path's {slug!r}.")
+    with session.begin():
+        upsert_quiz(session, quiz, source="author")
+        return current_quiz(session, slug)
+
+
+def delete_quiz(session: Session, slug: str) -> None:
+    """Soft-delete: hidden from listings and new attempts; past attempts and results remain."""
+    with session.begin():
+        record = session.scalar(
+            select(QuizRecord).where(QuizRecord.slug == slug, QuizRecord.deleted_at.is_(None))
+        )
+        if record is None:
+            raise NotFound(f"There is no quiz {slug!r}.")
+        record.deleted_at = utcnow()
