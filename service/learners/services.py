@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from service.auth.services import IssuedToken, Principal, issue_learner_token
 from service.db import utcnow
 from service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from service.learners import events
 from service.learners.models import OPEN, SUBMITTED, Attempt, Learner
 from service.pagination import Page, PageRequest
 from service.quizzes import domain
@@ -339,6 +340,7 @@ def submit_attempt(
         if won != 1:
             session.refresh(attempt)
             return _replay_or_conflict(session, attempt, idempotency_key)
+        events.attempt_submitted(session, attempt, result, submitted_at=now, answers=answers)
         passed_before = _passed_before(session, attempt)
         session.refresh(attempt)
         return _submission_view(

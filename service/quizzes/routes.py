@@ -15,6 +15,7 @@ from service.db import get_session
 from service.learners import services as learner_services
 from service.pagination import page_request
 from service.quizzes import domain, schemas, services
+from service.quizzes.interchange import MEDIA_TYPES
 from service.settings_access import settings
 
 blp = Blueprint("quizzes", __name__, url_prefix="/v1/quizzes", description="Quizzes")
@@ -74,6 +75,67 @@ class QuizResource(MethodView):
     def delete(self, slug: str) -> None:
         """Soft-delete a quiz (author API key): hidden, while past results stay readable."""
         services.delete_quiz(get_session(), slug)
+
+
+@blp.route("/import")
+class QuizImport(MethodView):
+    @guard(blp, roles=AUTHORS)
+    @blp.arguments(schemas.ImportArgsSchema, location="query")
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "string"}}
+                for media in ("application/json", "text/plain", "application/xml")
+            },
+        }
+    )
+    @blp.response(201, schemas.QuizSchema)
+    @blp.problems(409, 415, 422)
+    def post(self, args: dict[str, str]) -> dict[str, Any]:
+        """Import a quiz from JSON, GIFT or Moodle XML (author API key)."""
+        text = request.get_data(as_text=True)
+        return _preview(
+            services.import_quiz_text(
+                get_session(),
+                text,
+                args["format"],
+                slug=args.get("slug"),
+                title=args.get("title"),
+            )
+        )
+
+
+@blp.route("/<string:slug>/export")
+class QuizExport(MethodView):
+    @guard(blp, roles=READERS)
+    @blp.arguments(schemas.ExportArgsSchema, location="query")
+    @blp.response(200, {"type": "string"}, content_type="text/plain")
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type="application/json",
+        schema={"type": "object"},
+        description="format=json",
+    )
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type="application/xml",
+        schema={"type": "string"},
+        description="format=moodle-xml",
+    )
+    @blp.problems(404)
+    def get(self, args: dict[str, str], slug: str) -> Response:
+        """A quiz with its answer key as JSON, GIFT or Moodle XML, for LMS import (API key)."""
+        fmt = args["format"]
+        text = services.export_quiz_text(get_session(), slug, fmt)
+        extension = {"json": "json", "gift": "gift.txt", "moodle-xml": "xml"}[fmt]
+        return Response(
+            text,
+            content_type=MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{slug}.{extension}"'},
+        )
 
 
 @blp.route("/<string:slug>/results")

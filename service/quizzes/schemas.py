@@ -103,3 +103,21 @@ class ResultsArgsSchema(PageArgsSchema):
         validate=ma.validate.OneOf(["json", "csv"]),
         metadata={"description": "csv: every row, for gradebook import"},
     )
+
+
+class ExportArgsSchema(ma.Schema):
+    format = ma.fields.String(
+        load_default="json",
+        validate=ma.validate.OneOf(["json", "gift", "moodle-xml"]),
+        metadata={"description": "json (lossless), gift or moodle-xml (for Moodle and others)"},
+    )
+
+
+class ImportArgsSchema(ma.Schema):
+    format = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(["json", "gift", "moodle-xml"])
+    )
+    slug = ma.fields.String(
+        validate=ma.validate.Length(1, 80), metadata={"description": "Slug for the new quiz"}
+    )
+    title = ma.fields.String(validate=ma.validate.Length(1, 200))

@@ -7,7 +7,6 @@ a changed bank file or an author's PUT adds a version and attempts keep the one 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, Unprocessable
 from service.pagination import Page, PageRequest
 from service.quizzes import domain
+from service.quizzes.bank_loader import content_hash, load_bank
 from service.quizzes.bank_schema import dump_quiz, load_quiz
+from service.quizzes.interchange import InterchangeError, export_quiz, import_quiz
 from service.quizzes.models import QuizRecord, QuizVersion
 
 
@@ -45,10 +46,6 @@ class CurrentQuiz:
     quiz: domain.Quiz
 
 
-def content_hash(definition: Mapping[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 @functools.lru_cache(maxsize=256)
 def _quiz_from_json(definition_hash: str, definition_json: bytes) -> domain.Quiz:
     """Versions are immutable, so a built quiz is cached by its content hash."""
@@ -69,7 +66,7 @@ def upsert_quiz(session: Session, quiz: domain.Quiz, *, source: str) -> str:
     Returns "created", "updated" or "unchanged". A soft-deleted quiz is restored only by an
     author's write (source "author"), never by the bank seed."""
     definition = dump_quiz(quiz)
-    digest = content_hash(definition)
+    digest = content_hash(quiz)
     record = session.scalar(
         select(QuizRecord).where(QuizRecord.slug == quiz.slug).with_for_update()
     )
@@ -134,6 +131,12 @@ def seed_quizzes(session: Session, quizzes: list[domain.Quiz]) -> dict[str, str]
         return {quiz.slug: upsert_quiz(session, quiz, source="bank") for quiz in quizzes}
 
 
+def seed_bank(session: Session) -> str:
+    """Load service/quizzes/bank/ (the `flask seed` step); one line per quiz."""
+    outcome = seed_quizzes(session, [entry.quiz for entry in load_bank()])
+    return "\n".join(f"quiz {slug}: {state}" for slug, state in outcome.items())
+
+
 def list_quizzes(session: Session, page: PageRequest) -> Page[QuizSummary]:
     with session.begin():
         active = QuizRecord.deleted_at.is_(None)
@@ -178,7 +181,26 @@ def get_current_quiz(session: Session, slug: str) -> CurrentQuiz:
 
 def create_quiz(session: Session, definition: Mapping[str, Any]) -> CurrentQuiz:
     """An author's new quiz; Conflict when the slug is taken (also by a deleted quiz)."""
-    quiz = load_quiz(definition)
+    return _create(session, load_quiz(definition))
+
+
+def import_quiz_text(
+    session: Session, text: str, fmt: str, *, slug: str | None, title: str | None
+) -> CurrentQuiz:
+    """A new quiz from JSON, GIFT or Moodle XML text (validated as bank files are)."""
+    try:
+        quiz = import_quiz(text, fmt, slug=slug, title=title)
+    except InterchangeError as exc:
+        raise Unprocessable(str(exc), errors={"body": [str(exc)]}) from exc
+    return _create(session, quiz)
+
+
+def export_quiz_text(session: Session, slug: str, fmt: str) -> str:
+    """The current version of `slug` as JSON, GIFT or Moodle XML (answers included)."""
+    return export_quiz(get_current_quiz(session, slug).quiz, fmt)
+
+
+def _create(session: Session, quiz: domain.Quiz) -> CurrentQuiz:
     with session.begin():
         if session.scalar(select(QuizRecord.id).where(QuizRecord.slug == quiz.slug)):
             raise Conflict(f"A quiz with slug {quiz.slug!r} exists; PUT it to change it.")
