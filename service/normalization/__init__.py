@@ -1,0 +1,1 @@
+"""Normalization of submitted activations over HTTP (JSON, .npy and .npz)."""

@@ -1,0 +1,1 @@
+"""Variance propagation simulations over HTTP."""

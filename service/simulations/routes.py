@@ -1,0 +1,73 @@
+"""/v1/simulations: variance propagation, init schemes and mean-field theory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from service.api import Blueprint
+from service.settings_access import settings
+from service.simulations import schemas, services
+
+blp = Blueprint(
+    "simulations",
+    __name__,
+    url_prefix="/v1/simulations",
+    description="How activation variance grows or shrinks through deep networks",
+)
+
+
+def _limits() -> services.SimulationLimits:
+    config = settings()
+    return services.SimulationLimits(config.max_simulation_cost, config.max_analytic_depth)
+
+
+@blp.route("/propagation")
+class Propagation(MethodView):
+    @blp.arguments(schemas.PropagationBodySchema)
+    @blp.response(200, schemas.PropagationResultSchema)
+    @blp.problems(400, 413, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Propagate variance through a network, analytically or by Monte Carlo.
+
+        Give `weight_variance` or `init`; Monte Carlo runs costing more than
+        MAX_SIMULATION_COST (width² · depth · batch) are refused with 422."""
+        return services.propagate(body, _limits())
+
+    @blp.arguments(schemas.PropagationQuerySchema, location="query")
+    @blp.response(200, schemas.PropagationResultSchema)
+    @blp.problems(422)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The same simulation with its fields in the query string (for links and curl)."""
+        return services.propagate(args, _limits())
+
+
+@blp.route("/init-schemes")
+class InitSchemes(MethodView):
+    @blp.arguments(schemas.InitSchemesArgsSchema, location="query")
+    @blp.response(200, schemas.InitSchemesSchema)
+    @blp.problems(422)
+    def get(self, args: dict[str, float]) -> dict[str, Any]:
+        """Each initialization scheme's Var(W) formula, and the gain of every activation."""
+        return services.init_schemes(args["negative_slope"])
+
+
+@blp.route("/mean-field")
+class MeanField(MethodView):
+    @blp.arguments(schemas.MeanFieldRequestSchema)
+    @blp.response(200, schemas.MeanFieldSchema)
+    @blp.problems(400, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Fixed point q*, slope χ, phase and depth scale for (σ_w², σ_b²) (edge of chaos)."""
+        return services.mean_field(body)
+
+
+@blp.route("/mean-field/grid")
+class MeanFieldGrid(MethodView):
+    @blp.arguments(schemas.MeanFieldGridRequestSchema)
+    @blp.response(200, schemas.MeanFieldGridSchema)
+    @blp.problems(400, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A phase diagram: the mean-field point over a grid of σ_b² × σ_w²."""
+        return services.mean_field_phase_diagram(body)

@@ -1,0 +1,151 @@
+"""Simulations: build the network spec from a request, run it within the service's limits,
+and flatten the numerics' dataclasses into the response shape."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.numerics.errors import CostLimitExceeded
+from service.numerics.initializers import init_scheme_table
+from service.numerics.mean_field import mean_field_grid, mean_field_point
+from service.numerics.monte_carlo import monte_carlo_cost, monte_carlo_propagation
+from service.numerics.network import LayerStats, PropagationResult, build_network_spec
+from service.numerics.propagation import analytic_propagation
+
+SPEC_FIELDS = (
+    "depth",
+    "width",
+    "widths",
+    "weight_variance",
+    "init",
+    "gain",
+    "input_variance",
+    "activation",
+    "negative_slope",
+    "bias_variance",
+    "normalization",
+)
+
+
+@dataclass(frozen=True)
+class SimulationLimits:
+    max_cost: float  # MAX_SIMULATION_COST, width² · depth · batch
+    max_analytic_depth: int  # MAX_ANALYTIC_DEPTH
+
+
+def _layer(layer: LayerStats, edges: tuple[float, ...] | None) -> dict[str, Any]:
+    row = {field.name: getattr(layer, field.name) for field in dataclasses.fields(layer)}
+    sample = row.pop("sample")
+    if sample is not None:
+        row.update(
+            std=sample.std,
+            min=sample.min,
+            max=sample.max,
+            zero_fraction=sample.zero_fraction,
+            saturated_fraction=sample.saturated_fraction,
+            sampled_weight_variance=sample.sampled_weight_variance,
+            histogram={
+                "edges": list(edges or ()),
+                "counts": list(sample.histogram_counts),
+                "below_range": sample.below_range,
+                "above_range": sample.above_range,
+            },
+        )
+    return row
+
+
+def _response(result: PropagationResult) -> dict[str, Any]:
+    spec = result.spec
+    return {
+        "mode": result.mode,
+        "depth": spec.depth,
+        "widths": list(spec.widths),
+        "activation": spec.activation,
+        "init": spec.init,
+        "gain": spec.gain,
+        "normalization": spec.normalization,
+        "input_variance": spec.input_variance,
+        "layers": [_layer(layer, result.histogram_edges) for layer in result.layers],
+        "final_variance": result.final_variance,
+        "log10_final_variance": result.log10_final_variance,
+        "regime": result.regime,
+        "gain_per_layer": result.gain_per_layer,
+        "log10_gain_per_layer": result.log10_gain_per_layer,
+        "batch_size": result.batch_size,
+        "seed": result.seed,
+    }
+
+
+def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> dict[str, Any]:
+    """Run an analytic or Monte Carlo propagation; refuses work above the configured limits."""
+    spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
+    if request.get("mode", "analytic") == "analytic":
+        if spec.depth > limits.max_analytic_depth:
+            raise CostLimitExceeded(
+                f"depth {spec.depth} is above the analytic limit of {limits.max_analytic_depth} "
+                "layers (MAX_ANALYTIC_DEPTH)",
+                field="depth",
+                limit_name="MAX_ANALYTIC_DEPTH",
+                limit=limits.max_analytic_depth,
+                cost=spec.depth,
+            )
+        return _response(analytic_propagation(spec, backward=request.get("backward", False)))
+    batch_size = request.get("batch_size", 256)
+    cost = monte_carlo_cost(spec, batch_size)
+    if cost > limits.max_cost:
+        raise CostLimitExceeded(
+            f"this Monte Carlo run costs width² · depth · batch = {cost:.3g}, above the limit "
+            f"of {limits.max_cost:.3g} (MAX_SIMULATION_COST); reduce width, depth or batch_size",
+            field="batch_size",
+            limit_name="MAX_SIMULATION_COST",
+            limit=limits.max_cost,
+            cost=cost,
+        )
+    options: dict[str, Any] = {"histogram_bins": request.get("histogram_bins", 40)}
+    if request.get("histogram_range") is not None:
+        options["histogram_range"] = tuple(request["histogram_range"])
+    return _response(
+        monte_carlo_propagation(
+            spec,
+            batch_size=batch_size,
+            seed=request.get("seed", 0),
+            backward=request.get("backward", False),
+            max_cost=limits.max_cost,
+            **options,
+        )
+    )
+
+
+def init_schemes(negative_slope: float) -> dict[str, Any]:
+    table = init_scheme_table(negative_slope)
+    return {
+        "items": [
+            {**dataclasses.asdict(scheme), "formula": scheme.variance_formula}
+            for scheme in table.schemes
+        ],
+        "gains": [dataclasses.asdict(gain) for gain in table.gains],
+        "negative_slope": table.negative_slope,
+    }
+
+
+def mean_field(request: Mapping[str, Any]) -> dict[str, Any]:
+    point = mean_field_point(
+        request["activation"],
+        request["sigma_w2"],
+        request.get("sigma_b2", 0.0),
+        negative_slope=request.get("negative_slope", 0.01),
+    )
+    return dataclasses.asdict(point)
+
+
+def mean_field_phase_diagram(request: Mapping[str, Any]) -> dict[str, Any]:
+    grid = mean_field_grid(
+        request["activation"],
+        request["sigma_w2"],
+        request["sigma_b2"],
+        negative_slope=request.get("negative_slope", 0.01),
+    )
+    return dataclasses.asdict(grid)

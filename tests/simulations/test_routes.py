@@ -1,0 +1,204 @@
+"""/v1/simulations over HTTP: the lesson's numbers, both modes, the GET form and refusals.
+(tests/numerics covers the mathematics in depth.)"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service import create_app
+from service.config import Settings
+
+LESSON = "/v1/simulations/propagation"
+
+
+@pytest.mark.parametrize(
+    ("weight_variance", "final", "regime"),
+    [(1.0, 1e20, "exploding"), (0.01, 1.0, "stable"), (0.001, 1e-10, "vanishing")],
+)
+def test_the_lessons_three_settings(
+    client: FlaskClient, weight_variance: float, final: float, regime: str
+) -> None:
+    body = client.post(
+        LESSON, json={"depth": 10, "width": 100, "weight_variance": weight_variance}
+    ).json
+    assert body["final_variance"] == pytest.approx(final, rel=1e-12)
+    assert body["log10_final_variance"] == pytest.approx(math.log10(final), abs=1e-12)
+    assert body["regime"] == regime
+    per_layer = [layer["variance"] for layer in body["layers"]]
+    assert per_layer == pytest.approx(
+        [(100 * weight_variance) ** k for k in range(1, 11)], rel=1e-12
+    )
+    assert body["gain_per_layer"] == pytest.approx(100 * weight_variance, rel=1e-12)
+
+
+def test_twenty_doublings_give_two_to_the_twenty(client: FlaskClient) -> None:
+    body = client.post(LESSON, json={"depth": 20, "width": 2, "weight_variance": 1.0}).json
+    assert body["final_variance"] == 2**20
+    assert body["final_variance"] == 1_048_576
+
+
+def test_overflowing_variance_is_null_with_its_log(client: FlaskClient) -> None:
+    response = client.post(LESSON, json={"depth": 400, "width": 100, "weight_variance": 1.0})
+    body = response.json
+    assert body["final_variance"] is None
+    assert body["log10_final_variance"] == pytest.approx(800.0)
+    assert b"Infinity" not in response.data
+    assert b"NaN" not in response.data
+
+
+def test_get_form_equals_post(client: FlaskClient) -> None:
+    query = "depth=6&width=50&init=he_normal&activation=relu&backward=true"
+    got = client.get(f"{LESSON}?{query}").json
+    posted = client.post(
+        LESSON,
+        json={"depth": 6, "width": 50, "init": "he_normal", "activation": "relu", "backward": True},
+    ).json
+    assert got == posted
+    assert got["layers"][0]["grad_variance"] is not None
+
+
+def test_he_keeps_relu_preactivations_constant(client: FlaskClient) -> None:
+    body = client.post(
+        LESSON, json={"depth": 8, "width": 256, "init": "he_normal", "activation": "relu"}
+    ).json
+    # Var(z_1) = n · (2/n) · Var(x) = 2, and ReLU's halving is undone at every later layer.
+    pre = [layer["preactivation_variance"] for layer in body["layers"]]
+    assert pre == pytest.approx([2.0] * 8, rel=1e-12)
+
+
+def test_monte_carlo_is_seeded_and_byte_identical(client: FlaskClient) -> None:
+    body = {
+        "mode": "monte_carlo",
+        "depth": 4,
+        "width": 32,
+        "weight_variance": 1 / 32,
+        "activation": "tanh",
+        "batch_size": 64,
+        "seed": 11,
+        "backward": True,
+    }
+    first = client.post(LESSON, json=body)
+    second = client.post(LESSON, json=body)
+    assert first.data == second.data
+    other = client.post(LESSON, json={**body, "seed": 12})
+    assert other.data != first.data
+    layer = first.json["layers"][0]
+    assert {"std", "min", "max", "histogram", "saturated_fraction"} <= set(layer)
+    histogram = layer["histogram"]
+    assert len(histogram["edges"]) == len(histogram["counts"]) + 1
+    assert sum(histogram["counts"]) + histogram["below_range"] + histogram["above_range"] == 64 * 32
+
+
+def test_normalization_tames_an_exploding_network(client: FlaskClient) -> None:
+    body = client.post(
+        LESSON,
+        json={
+            "mode": "monte_carlo",
+            "depth": 10,
+            "width": 100,
+            "weight_variance": 1.0,
+            "normalization": "layer",
+            "batch_size": 128,
+            "seed": 0,
+        },
+    ).json
+    assert body["final_variance"] == pytest.approx(1.0, abs=0.01)
+    assert body["regime"] == "stable"
+
+
+def test_over_expensive_monte_carlo_is_422_naming_the_limit(settings: Settings) -> None:
+    client = create_app(settings.with_overrides(max_simulation_cost=1e6)).test_client()
+    response = client.post(
+        LESSON,
+        json={
+            "mode": "monte_carlo",
+            "depth": 10,
+            "width": 100,
+            "weight_variance": 1,
+            "batch_size": 100,
+        },
+    )
+    assert response.status_code == 422
+    assert response.json["limit"] == {"name": "MAX_SIMULATION_COST", "value": 1e6}
+    assert "MAX_SIMULATION_COST" in response.json["detail"]
+
+
+def test_analytic_depth_limit(settings: Settings) -> None:
+    client = create_app(settings.with_overrides(max_analytic_depth=50)).test_client()
+    response = client.post(LESSON, json={"depth": 51, "width": 10, "weight_variance": 0.1})
+    assert response.status_code == 422
+    assert response.json["limit"]["name"] == "MAX_ANALYTIC_DEPTH"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"depth": 0, "width": 10, "weight_variance": 1}, "depth"),
+        ({"depth": 3, "width": 10, "weight_variance": -1}, "weight_variance"),
+        ({"depth": 3, "width": 10, "weight_variance": 1, "activation": "swish"}, "activation"),
+        ({"depth": 3, "width": 10, "init": "kaiming"}, "init"),
+        ({"depth": "3", "width": 10, "weight_variance": 1}, "depth"),
+        ({"depth": 3, "width": 10, "weight_variance": "1"}, "weight_variance"),
+        ({"depth": 3, "width": 10}, "weight_variance"),
+        ({"depth": 3, "width": 10, "weight_variance": 1, "init": "he_normal"}, "weight_variance"),
+        ({"depth": 3, "widths": [10, 10], "weight_variance": 1}, "widths"),
+        (
+            {"depth": 3, "width": 10, "weight_variance": 1, "normalization": "group"},
+            "normalization",
+        ),
+    ],
+)
+def test_bad_inputs_name_the_field(client: FlaskClient, body: dict, field: str) -> None:
+    response = client.post(LESSON, json=body)
+    assert response.status_code == 422, response.json
+    assert response.content_type == "application/problem+json"
+    assert field in response.json["errors"]
+
+
+def test_nan_token_is_refused(client: FlaskClient) -> None:
+    response = client.post(
+        LESSON,
+        data='{"depth": 3, "width": 10, "weight_variance": NaN}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+
+
+def test_init_schemes_lists_formulas_and_gains(client: FlaskClient) -> None:
+    body = client.get("/v1/simulations/init-schemes").json
+    names = [item["name"] for item in body["items"]]
+    assert names == [
+        "lecun_normal",
+        "lecun_uniform",
+        "xavier_normal",
+        "xavier_uniform",
+        "he_normal",
+        "he_uniform",
+        "orthogonal",
+    ]
+    gains = {gain["activation"]: gain["gain"] for gain in body["gains"]}
+    assert gains["relu"] == pytest.approx(math.sqrt(2))
+    assert gains["tanh"] == pytest.approx(5 / 3)
+
+
+def test_mean_field_point_and_grid(client: FlaskClient, app: Flask) -> None:
+    point = client.post(
+        "/v1/simulations/mean-field", json={"activation": "tanh", "sigma_w2": 4.0}
+    ).json
+    # q* solves q = 4·E[tanh(√q z)²]: check the fixed point equation independently.
+    import numpy as np
+
+    z, w = np.polynomial.hermite_e.hermegauss(200)
+    expectation = float(np.sum(w * np.tanh(np.sqrt(point["q_star"]) * z) ** 2) / np.sqrt(2 * np.pi))
+    assert point["q_star"] == pytest.approx(4.0 * expectation, rel=1e-8)
+    assert point["phase"] == "chaotic"
+    grid = client.post(
+        "/v1/simulations/mean-field/grid",
+        json={"activation": "relu", "sigma_w2": [1.0, 2.0, 3.0], "sigma_b2": [0.0]},
+    ).json
+    assert grid["phase"] == [["ordered", "critical", "chaotic"]]
+    assert grid["critical_sigma_w2"] == [pytest.approx(2.0)]
