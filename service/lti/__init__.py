@@ -1,0 +1,1 @@
+"""LTI 1.3 / LTI Advantage tool: platform registrations, launches, deep linking, grade passback."""

@@ -1,0 +1,147 @@
+"""Assignment and Grade Services: the score message for a submitted LTI attempt and its delivery.
+
+Delivery asks the platform's token endpoint for an access token with a client assertion (a JWT
+signed by the tool's active key, RFC 7523) and POSTs the score to `<line item>/scores`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jwt
+import orjson
+from sqlalchemy.orm import Session
+
+from service.errors import ServiceUnavailable
+from service.lti.http import TransportError
+from service.lti.keys import signing_key
+from service.lti.models import LtiLaunchContext, LtiPlatform
+from service.lti.outbox import DeliveryContext, DeliveryError, enqueue
+
+AGS_SCORE = "lti.ags_score"
+SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+SCORE_MEDIA_TYPE = "application/vnd.ims.lis.v1.score+json"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def scores_url(lineitem_url: str) -> str:
+    """The line item's score endpoint: `/scores` appended to its path (query kept)."""
+    parts = urlsplit(lineitem_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/scores"))
+
+
+def score_document(
+    *, user_id: str, score_given: float, score_maximum: float, timestamp: datetime, comment: str
+) -> dict[str, Any]:
+    """An AGS score: the attempt is complete and fully graded."""
+    return {
+        "userId": user_id,
+        "scoreGiven": score_given,
+        "scoreMaximum": score_maximum,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "timestamp": timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "comment": comment,
+    }
+
+
+def enqueue_score(
+    session: Session,
+    launch: LtiLaunchContext,
+    *,
+    attempt_id: uuid.UUID,
+    score_given: float,
+    score_maximum: float,
+    timestamp: datetime,
+    comment: str,
+) -> bool:
+    """Queue the score of an LTI attempt (inside the submission's transaction); False when the
+    launch gave no line item or no score scope (the LMS keeps no grade for this link)."""
+    if not launch.lineitem_url or SCORE_SCOPE not in (launch.ags_scopes or []):
+        return False
+    score = score_document(
+        user_id=launch.lti_user_id,
+        score_given=score_given,
+        score_maximum=score_maximum,
+        timestamp=timestamp,
+        comment=comment,
+    )
+    enqueue(
+        session,
+        AGS_SCORE,
+        f"ags:{attempt_id}",
+        {"platform_id": launch.platform_id, "lineitem_url": launch.lineitem_url, "score": score},
+    )
+    return True
+
+
+def client_assertion(
+    *, client_id: str, audience: str, private_pem: str, kid: str, lifetime_seconds: int = 300
+) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + lifetime_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, private_pem, algorithm="RS256", headers={"kid": kid})
+
+
+def _access_token(context: DeliveryContext, platform_id: int, scopes: list[str]) -> str:
+    with context.sessions() as session, session.begin():
+        platform = session.get(LtiPlatform, platform_id)
+        if platform is None:
+            raise DeliveryError(
+                f"LTI platform {platform_id} is no longer registered.", permanent=True
+            )
+        try:
+            key = signing_key(session, context.settings.secret_key)
+        except ServiceUnavailable as exc:
+            raise DeliveryError(exc.detail) from exc
+        token_url, client_id = platform.auth_token_url, platform.client_id
+        audience = platform.auth_audience or token_url
+    assertion = client_assertion(
+        client_id=client_id, audience=audience, private_pem=key.private_pem, kid=key.kid
+    )
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": CLIENT_ASSERTION_TYPE,
+        "client_assertion": assertion,
+        "scope": " ".join(scopes),
+    }
+    try:
+        response = context.transport.request(
+            "POST", token_url, headers={"Accept": "application/json"}, form=form
+        )
+    except TransportError as exc:
+        raise DeliveryError(f"token request failed: {exc}") from exc
+    if not response.ok:
+        raise DeliveryError(f"token endpoint answered {response.status}: {response.snippet()}")
+    try:
+        return str(response.json()["access_token"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeliveryError("token endpoint answered without an access_token") from exc
+
+
+def deliver_score(context: DeliveryContext, payload: dict[str, Any]) -> None:
+    """Post one score to its line item; DeliveryError unless the platform accepts it (2xx)."""
+    token = _access_token(context, int(payload["platform_id"]), [SCORE_SCOPE])
+    url = scores_url(str(payload["lineitem_url"]))
+    try:
+        response = context.transport.request(
+            "POST",
+            url,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": SCORE_MEDIA_TYPE},
+            body=orjson.dumps(payload["score"]),
+        )
+    except TransportError as exc:
+        raise DeliveryError(f"score post failed: {exc}") from exc
+    if not response.ok:
+        raise DeliveryError(f"score endpoint answered {response.status}: {response.snippet()}")

@@ -1,0 +1,133 @@
+"""LTI tables: platform registrations and deployments, the tool's signing keys, short-lived
+launch data (state, nonces, deep-linking launches), the launch context of each LTI attempt, and
+the outbox through which grades and xAPI statements leave the service.
+
+Exactly-once rules live in the schema: one registration per (issuer, client_id), one deployment id
+per registration, one launch context per attempt, and one outbox message per `dedupe_key`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db import Base, JSONDocument, utcnow
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+OUTBOX_STATUSES = (PENDING, DELIVERED, FAILED)
+
+
+class LtiPlatform(Base):
+    """An LMS registration: who signs launches (issuer, JWKS) and where the tool asks for tokens."""
+
+    __tablename__ = "lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    issuer: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    auth_login_url: Mapped[str] = mapped_column(String(1000))  # the platform's OIDC endpoint
+    auth_token_url: Mapped[str] = mapped_column(String(1000))  # OAuth2 token endpoint (AGS)
+    auth_audience: Mapped[str | None] = mapped_column(String(1000))  # defaults to the token URL
+    key_set_url: Mapped[str | None] = mapped_column(String(1000))  # the platform's JWKS
+    key_set: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)  # or a pasted JWKS
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    deployments: Mapped[list[LtiDeployment]] = relationship(
+        back_populates="platform",
+        order_by="LtiDeployment.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class LtiDeployment(Base):
+    """A deployment id the platform may launch with; launches naming another are refused."""
+
+    __tablename__ = "lti_deployments"
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    platform: Mapped[LtiPlatform] = relationship(back_populates="deployments")
+
+
+class LtiToolKey(Base):
+    """An RSA key pair of the tool. The private key is stored encrypted with SECRET_KEY and is
+    never served; the newest unretired key signs, retired keys stay in the JWKS for a grace time."""
+
+    __tablename__ = "lti_tool_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)  # RFC 7638 thumbprint
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
+
+
+class LtiLaunchData(Base):
+    """Short-lived key-value rows shared by all workers: OIDC nonces, launch data kept for deep
+    linking. Expired rows are never read and are pruned as new ones are written."""
+
+    __tablename__ = "lti_launch_data"
+    __table_args__ = (Index("ix_lti_launch_data_expires_at", "expires_at"),)
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONDocument)
+    expires_at: Mapped[datetime]
+
+
+class LtiLaunchContext(Base):
+    """Where an attempt came from: the platform, deployment and resource link of its launch and
+    the Assignment and Grade Services endpoint its score goes to. Written at launch."""
+
+    __tablename__ = "lti_launch_contexts"
+
+    attempt_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    lti_user_id: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str | None] = mapped_column(String(255))
+    lineitem_url: Mapped[str | None] = mapped_column(String(1000))
+    lineitems_url: Mapped[str | None] = mapped_column(String(1000))
+    ags_scopes: Mapped[list[str]] = mapped_column(JSONDocument)
+    launched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message to deliver to another system (an LMS grade, xAPI statements for an LRS).
+
+    Written in the same transaction as the event it reports, so it exists exactly when the event
+    does. Delivery retries with exponential backoff: `next_attempt_at` is when it is due (also the
+    end of a worker's lease while it is being delivered), `attempts` counts failures."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

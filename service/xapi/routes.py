@@ -1,0 +1,43 @@
+"""GET /v1/xapi/statements: the stored xAPI statements, filtered by learner and time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from service.api import Blueprint
+from service.auth.guards import guard, require_principal
+from service.db import get_session
+from service.learners.services import check_may_read_learner
+from service.pagination import page_request
+from service.settings_access import settings
+from service.xapi import schemas, services
+
+blp = Blueprint("xapi", __name__, url_prefix="/v1/xapi", description="xAPI statements")
+READERS = ("integration", "admin", "author")
+
+
+@blp.route("/statements")
+class Statements(MethodView):
+    @guard(blp, learner=True, roles=READERS)
+    @blp.arguments(schemas.StatementArgsSchema, location="query")
+    @blp.response(200, schemas.StatementListSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """xAPI statements of quiz submissions (answered, completed, passed/failed), oldest
+        first. API keys read everyone's; a learner token reads the learner's own."""
+        principal = require_principal()
+        learner_id = args.get("learner")
+        if principal.is_learner:
+            if learner_id is not None:
+                check_may_read_learner(principal, learner_id)
+            learner_id = principal.learner_id
+        where = services.StatementFilter(
+            learner_id=learner_id,
+            since=args.get("since"),
+            until=args.get("until"),
+            verb=args.get("verb"),
+        )
+        return services.list_statements(
+            get_session(), page_request(args, settings().max_page_size), where
+        )

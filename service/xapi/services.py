@@ -1,0 +1,74 @@
+"""Recording the statements of a submission and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.db import utcnow
+from service.pagination import Page, PageRequest
+from service.xapi.models import XapiStatement
+
+
+@dataclass(frozen=True)
+class StatementFilter:
+    learner_id: uuid.UUID | None = None
+    since: datetime | None = None  # timestamp > since
+    until: datetime | None = None  # timestamp <= until
+    verb: str | None = None
+
+
+def record_statements(
+    session: Session,
+    learner_id: uuid.UUID,
+    attempt_id: uuid.UUID | None,
+    statements: list[dict[str, Any]],
+) -> None:
+    """Store statements inside the caller's transaction."""
+    stored_at = utcnow()
+    for sequence, statement in enumerate(statements):
+        session.add(
+            XapiStatement(
+                id=uuid.UUID(statement["id"]),
+                learner_id=learner_id,
+                attempt_id=attempt_id,
+                verb=statement["verb"]["id"],
+                timestamp=datetime.fromisoformat(statement["timestamp"]),
+                statement=statement,
+                stored_at=stored_at,
+                sequence=sequence,
+            )
+        )
+
+
+def list_statements(
+    session: Session, page: PageRequest, where: StatementFilter
+) -> Page[dict[str, Any]]:
+    """Statements matching `where`, oldest first (by timestamp, then the order they were made)."""
+    query = select(XapiStatement)
+    if where.learner_id is not None:
+        query = query.where(XapiStatement.learner_id == where.learner_id)
+    if where.since is not None:
+        query = query.where(XapiStatement.timestamp > where.since)
+    if where.until is not None:
+        query = query.where(XapiStatement.timestamp <= where.until)
+    if where.verb is not None:
+        query = query.where(XapiStatement.verb == where.verb)
+    with session.begin():
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(XapiStatement.timestamp, XapiStatement.stored_at, XapiStatement.sequence)
+            .offset(page.offset)
+            .limit(page.per_page)
+        ).all()
+        items = [{**row.statement, "stored": _iso(row.stored_at)} for row in rows]
+    return Page(items, total, page.page, page.per_page)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,197 @@
+"""xAPI 1.0.3 statements for a graded submission (pure: no database, no Flask).
+
+A submission of n questions gives n + 2 statements: ADL `answered` per question (the question's
+points as its score), then `completed` and `passed` or `failed` for the attempt (the attempt's
+score). Every score carries raw, min (0), max and scaled = raw / max (0 when max is 0). Statement
+ids are UUID5s of (attempt, verb, question), so the same submission always gives the same ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+XAPI_VERSION = "1.0.3"
+ADL_VERBS = "http://adlnet.gov/expapi/verbs/"
+ANSWERED = ADL_VERBS + "answered"
+COMPLETED = ADL_VERBS + "completed"
+PASSED = ADL_VERBS + "passed"
+FAILED = ADL_VERBS + "failed"
+ASSESSMENT = "http://adlnet.gov/expapi/activities/assessment"
+INTERACTION = "http://adlnet.gov/expapi/activities/cmi.interaction"
+DEFAULT_HOME = "https://activation-lab.invalid"
+STATEMENT_NAMESPACE = uuid.UUID("6f3c2a7e-1b0d-4c59-9a43-3f1f0e5d8b21")
+INTERACTION_TYPES = {
+    "numeric": "numeric",
+    "single_choice": "choice",
+    "multiple_choice": "choice",
+    "true_false": "true-false",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who: an LMS account (issuer, subject) or a learner of this service (home, learner id)."""
+
+    name: str
+    home_page: str
+    account_name: str
+
+    def to_xapi(self) -> dict[str, Any]:
+        return {
+            "objectType": "Agent",
+            "name": self.name,
+            "account": {"homePage": self.home_page, "name": self.account_name},
+        }
+
+
+@dataclass(frozen=True)
+class QuestionOutcome:
+    question_id: str
+    question_type: str
+    prompt: str
+    points: float
+    max_points: float
+    correct: bool
+    response: Any
+
+
+@dataclass(frozen=True)
+class Submission:
+    attempt_id: uuid.UUID
+    attempt_number: int
+    quiz_slug: str
+    quiz_title: str
+    started_at: datetime
+    submitted_at: datetime
+    score: float
+    max_score: float
+    passed: bool
+    questions: Sequence[QuestionOutcome]
+
+
+def quiz_iri(base_url: str, slug: str) -> str:
+    return f"{base_url.rstrip('/')}/v1/quizzes/{slug}"
+
+
+def question_iri(base_url: str, slug: str, question_id: str) -> str:
+    return f"{quiz_iri(base_url, slug)}/questions/{question_id}"
+
+
+def statement_id(attempt_id: uuid.UUID, verb: str, question_id: str = "") -> uuid.UUID:
+    return uuid.uuid5(STATEMENT_NAMESPACE, f"{attempt_id}|{verb}|{question_id}")
+
+
+def _score(raw: float, maximum: float) -> dict[str, float]:
+    scaled = raw / maximum if maximum else 0.0
+    return {"raw": raw, "min": 0.0, "max": maximum, "scaled": round(scaled, 6)}
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _duration(start: datetime, end: datetime) -> str:
+    seconds = max((end - start).total_seconds(), 0.0)
+    return f"PT{seconds:.2f}S"
+
+
+def response_text(answer: Any) -> str:
+    """An answer as xAPI's response string (choices joined by `[,]`, booleans lower-case)."""
+    if answer is None:
+        return ""
+    if isinstance(answer, bool):
+        return "true" if answer else "false"
+    if isinstance(answer, list | tuple):
+        return "[,]".join(response_text(item) for item in answer)
+    return str(answer)
+
+
+def _verb(verb_id: str) -> dict[str, Any]:
+    return {"id": verb_id, "display": {"en-US": verb_id.rsplit("/", 1)[-1]}}
+
+
+def build_statements(
+    submission: Submission, actor: Actor, *, base_url: str | None
+) -> list[dict[str, Any]]:
+    """The statements of one submission, in order: answered..., completed, passed|failed."""
+    base = base_url or DEFAULT_HOME
+    quiz_activity = {
+        "objectType": "Activity",
+        "id": quiz_iri(base, submission.quiz_slug),
+        "definition": {"type": ASSESSMENT, "name": {"en-US": submission.quiz_title}},
+    }
+    context: dict[str, Any] = {
+        "registration": str(submission.attempt_id),
+        "platform": "Activation Lab",
+        "extensions": {f"{base.rstrip('/')}/xapi/attempt-number": submission.attempt_number},
+    }
+    common = {"actor": actor.to_xapi(), "timestamp": _timestamp(submission.submitted_at)}
+    statements: list[dict[str, Any]] = []
+    for outcome in submission.questions:
+        definition: dict[str, Any] = {"type": INTERACTION, "name": {"en-US": outcome.prompt}}
+        if outcome.question_type in INTERACTION_TYPES:
+            definition["interactionType"] = INTERACTION_TYPES[outcome.question_type]
+        statements.append(
+            {
+                "id": str(statement_id(submission.attempt_id, ANSWERED, outcome.question_id)),
+                **common,
+                "verb": _verb(ANSWERED),
+                "object": {
+                    "objectType": "Activity",
+                    "id": question_iri(base, submission.quiz_slug, outcome.question_id),
+                    "definition": definition,
+                },
+                "result": {
+                    "score": _score(outcome.points, outcome.max_points),
+                    "success": outcome.correct,
+                    "response": response_text(outcome.response),
+                },
+                "context": {**context, "contextActivities": {"parent": [quiz_activity]}},
+            }
+        )
+    attempt_score = _score(submission.score, submission.max_score)
+    duration = _duration(submission.started_at, submission.submitted_at)
+    for verb in (COMPLETED, PASSED if submission.passed else FAILED):
+        statements.append(
+            {
+                "id": str(statement_id(submission.attempt_id, verb)),
+                **common,
+                "verb": _verb(verb),
+                "object": quiz_activity,
+                "result": {
+                    "score": attempt_score,
+                    "success": submission.passed,
+                    "completion": True,
+                    "duration": duration,
+                },
+                "context": context,
+            }
+        )
+    return statements
+
+
+def outcomes_from_result(
+    result: Mapping[str, Any],
+    answers: Mapping[str, Any],
+    questions: Mapping[str, tuple[str, str]],
+) -> list[QuestionOutcome]:
+    """Question outcomes from a stored grading result; `questions` maps id -> (type, prompt)."""
+    outcomes = []
+    for row in result["results"]:
+        question_type, prompt = questions.get(row["question_id"], ("", row["question_id"]))
+        outcomes.append(
+            QuestionOutcome(
+                question_id=row["question_id"],
+                question_type=question_type,
+                prompt=prompt,
+                points=float(row["points"]),
+                max_points=float(row["max_points"]),
+                correct=bool(row["correct"]),
+                response=answers.get(row["question_id"]),
+            )
+        )
+    return outcomes

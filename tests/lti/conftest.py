@@ -1,0 +1,76 @@
+"""Fixtures: a running test LMS and the tool registered with it (key, platform, quiz)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from service.auth.models import LearnerToken
+from service.learners.models import Attempt, Learner
+from service.lti.keys import generate_key
+from service.lti.models import LtiLaunchContext, LtiLaunchData, OutboxMessage
+from service.xapi.models import XapiStatement
+from tests.factories import api_key, seed_sample
+from tests.lti.platform import KeyPair, Lms, make_key_pair, serve
+
+QUIZ = "sample-quiz"
+TARGET = f"http://localhost/lti/launch?quiz={QUIZ}"
+COUNTED = {
+    "learners": Learner,
+    "learner_tokens": LearnerToken,
+    "attempts": Attempt,
+    "lti_launch_contexts": LtiLaunchContext,
+    "lti_launch_data": LtiLaunchData,
+    "outbox_messages": OutboxMessage,
+    "xapi_statements": XapiStatement,
+}
+
+
+@pytest.fixture(scope="session")
+def platform_keys() -> KeyPair:
+    return make_key_pair()
+
+
+@pytest.fixture(scope="session")
+def attacker_keys() -> KeyPair:
+    return make_key_pair()
+
+
+@pytest.fixture
+def lms(platform_keys: KeyPair) -> Iterator[Lms]:
+    yield from serve(Lms(platform_keys))
+
+
+@dataclass(frozen=True)
+class Tool:
+    app: Flask
+    client: FlaskClient
+    admin: dict[str, str]
+    platform_id: int
+
+
+@pytest.fixture
+def tool(app: Flask, client: FlaskClient, lms: Lms) -> Tool:
+    """The tool with a signing key, the LMS registered through the admin API, a quiz seeded,
+    and the LMS holding the tool's JWKS (as an LMS admin would configure it)."""
+    with app.extensions["database"].sessionmaker() as session:
+        generate_key(session, app.config["SECRET_KEY"])
+    admin = api_key(app, "admin")
+    created = client.post("/v1/lti/platforms", json=lms.admin_registration(), headers=admin)
+    assert created.status_code == 201, created.json
+    seed_sample(app, QUIZ)
+    lms.tool_jwks = client.get("/lti/jwks").json
+    return Tool(app, client, admin, created.json["id"])
+
+
+def row_counts(app: Flask) -> dict[str, int]:
+    with app.extensions["database"].sessionmaker() as session, session.begin():
+        return {
+            name: session.scalar(select(func.count()).select_from(model)) or 0
+            for name, model in COUNTED.items()
+        }
