@@ -1,0 +1,64 @@
+"""Rate limits (flask-limiter) on registration, attempts and LTI endpoints.
+
+Counters live in Redis when REDIS_URL is set, so every worker and host shares them; without
+Redis each worker process counts alone (fine for one development process, looser by the
+worker count otherwise). Learners are keyed by their token id, anonymous callers by address.
+The defaults let a classroom behind one address register and work at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import flask
+from flask import Flask, request
+from flask_limiter import HeaderNames, Limiter
+from flask_limiter.util import get_remote_address
+
+from service.config import Settings
+
+#: endpoint -> (which limit, methods it applies to)
+LIMITED_ENDPOINTS: dict[str, tuple[str, list[str]]] = {
+    "learners.Learners": ("registration", ["POST"]),
+    "learners.QuizAttempts": ("attempts", ["POST"]),
+    "learners.Submission": ("attempts", ["POST"]),
+}
+LIMITED_BLUEPRINT_PREFIXES = ("lti",)
+
+
+def caller_key() -> str:
+    """The credential's id (a token's part before the dot, an API key's prefix and id), else
+    the client address."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        credential = request.headers.get("X-API-Key", "")
+    if credential:
+        return "credential:" + credential.split(".", 1)[0][:36]
+    return "address:" + get_remote_address()
+
+
+def install_rate_limits(app: Flask, settings: Settings) -> Limiter:
+    limiter = Limiter(
+        key_func=caller_key,
+        app=app,
+        storage_uri=settings.redis_url or "memory://",
+        headers_enabled=True,
+        swallow_errors=True,  # a Redis outage must not take the service down
+        enabled=settings.rate_limits_enabled,
+        strategy="fixed-window",
+        key_prefix="activation-lab",
+        # Retry-After stays ours (a 503 says 5 s); the limiter's goes in its own header.
+        header_name_mapping={HeaderNames.RETRY_AFTER: "X-RateLimit-Retry-After"},
+    )
+    limits = {
+        "registration": settings.rate_limit_registration,
+        "attempts": settings.rate_limit_attempts,
+        "lti": settings.rate_limit_lti,
+    }
+    for endpoint, (kind, methods) in LIMITED_ENDPOINTS.items():
+        view: Callable[..., Any] = app.view_functions[endpoint]
+        app.view_functions[endpoint] = limiter.limit(limits[kind], methods=methods)(view)
+    for name, blueprint in app.blueprints.items():
+        if name.startswith(LIMITED_BLUEPRINT_PREFIXES):
+            limiter.limit(limits["lti"])(cast(flask.Blueprint, blueprint))
+    return limiter
