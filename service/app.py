@@ -7,11 +7,17 @@ from flask import Flask, request
 from service.api import Api, configure_api
 from service.cli import register_cli
 from service.config import Settings
+from service.cors import install_cors
 from service.db import Database
 from service.errors import PayloadTooLarge, register_error_handlers
 from service.jsonio import install_json
+from service.lti.routes import browser_blp as lti_browser_blp
 from service.migrate import migration_heads
 from service.observability import configure_logging, install_request_ids
+from service.quizzes.services import seed_bank
+from service.ratelimit import install_rate_limits
+from service.security import install_security_headers
+from service.webpage import blp as web_blp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -38,11 +44,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     database.init_app(app)
     app.extensions["migration_heads"] = migration_heads()
-    app.extensions["seeders"] = []
+    app.extensions["seeders"] = [seed_bank]
 
     register_error_handlers(app)
+    install_cors(app, settings.cors_origins)
+    install_security_headers(app, settings.frame_ancestors)
     api = configure_api(app)
     _register_blueprints(api)
+    app.register_blueprint(web_blp)
+    app.register_blueprint(lti_browser_blp)
+    app.extensions["limiter"] = install_rate_limits(app, settings)
     register_cli(app)
     return app
 
@@ -50,9 +61,23 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _register_blueprints(api: Api) -> None:
     from service.health.routes import blp as health_blp
     from service.learners.routes import blp as learners_blp
+    from service.lti.routes import admin_blp as lti_admin_blp
+    from service.lti.routes import tool_blp as lti_tool_blp
+    from service.normalization.routes import blp as normalization_blp
     from service.quizzes.routes import blp as quizzes_blp
+    from service.simulations.routes import blp as simulations_blp
+    from service.xapi.routes import blp as xapi_blp
 
-    for blueprint in (health_blp, quizzes_blp, learners_blp):
+    for blueprint in (
+        health_blp,
+        simulations_blp,
+        normalization_blp,
+        quizzes_blp,
+        learners_blp,
+        lti_tool_blp,
+        lti_admin_blp,
+        xapi_blp,
+    ):
         api.register_blueprint(blueprint)
 
 

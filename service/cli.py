@@ -8,7 +8,7 @@ from typing import IO
 import click
 import yaml
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
 from service.db import get_database
@@ -38,6 +38,7 @@ def print_command() -> None:
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command() -> None:
     """Load the lesson content (idempotent: a second run changes nothing)."""
     seeders: list[Seeder] = current_app.extensions.get("seeders", [])
@@ -51,9 +52,12 @@ def seed_command() -> None:
 
 def register_cli(app: Flask) -> None:
     from service.auth.cli import keys_cli
+    from service.lti.cli import lti_cli, outbox_cli
     from service.migrate import db_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(lti_cli)
+    app.cli.add_command(outbox_cli)
     app.cli.add_command(openapi_cli)  # replaces flask-smorest's JSON-first group
     app.cli.add_command(seed_command)

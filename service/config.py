@@ -81,9 +81,16 @@ class Settings:
     open_registration: bool = True  # OPEN_REGISTRATION
     token_ttl_seconds: int = 30 * 24 * 3600  # TOKEN_TTL_SECONDS, learner bearer tokens
     cors_origins: tuple[str, ...] = ()  # CORS_ORIGINS, comma-separated
+    frame_ancestors: str = "*"  # FRAME_ANCESTORS: who may frame the lesson page (LMSs do)
     redis_url: str | None = None  # REDIS_URL
     rate_limits_enabled: bool = True  # RATE_LIMITS_ENABLED
-    xapi_lrs_url: str | None = None  # XAPI_LRS_URL
+    rate_limit_registration: str = "60 per minute"  # RATE_LIMIT_REGISTRATION, per address
+    rate_limit_attempts: str = "120 per minute"  # RATE_LIMIT_ATTEMPTS, per learner
+    rate_limit_lti: str = "120 per minute"  # RATE_LIMIT_LTI, per address
+    xapi_lrs_url: str | None = None  # XAPI_LRS_URL, LRS endpoint (POSTs go to .../statements)
+    xapi_lrs_auth: str | None = field(default=None, repr=False)
+    # XAPI_LRS_AUTH, the Authorization header value for the LRS, e.g. "Basic dXNlcjpwYXNz"
+    lti_token_ttl_seconds: int = 4 * 3600  # LTI_TOKEN_TTL_SECONDS, learner tokens of LTI launches
     public_base_url: str | None = None  # PUBLIC_BASE_URL, for LTI registration JSON
     log_level: str = "INFO"  # LOG_LEVEL
     db_pool_size: int = 5  # DB_POOL_SIZE
@@ -100,8 +107,13 @@ class Settings:
             "SECRET_KEY": "secret_key",
             "REDIS_URL": "redis_url",
             "XAPI_LRS_URL": "xapi_lrs_url",
+            "XAPI_LRS_AUTH": "xapi_lrs_auth",
             "PUBLIC_BASE_URL": "public_base_url",
             "LOG_LEVEL": "log_level",
+            "FRAME_ANCESTORS": "frame_ancestors",
+            "RATE_LIMIT_REGISTRATION": "rate_limit_registration",
+            "RATE_LIMIT_ATTEMPTS": "rate_limit_attempts",
+            "RATE_LIMIT_LTI": "rate_limit_lti",
         }
         integers = {
             "PORT": "port",
@@ -111,6 +123,7 @@ class Settings:
             "MAX_ANALYTIC_DEPTH": "max_analytic_depth",
             "MAX_PAGE_SIZE": "max_page_size",
             "TOKEN_TTL_SECONDS": "token_ttl_seconds",
+            "LTI_TOKEN_TTL_SECONDS": "lti_token_ttl_seconds",
             "DB_POOL_SIZE": "db_pool_size",
             "DB_CONNECT_TIMEOUT": "db_connect_timeout",
         }

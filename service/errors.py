@@ -15,7 +15,7 @@ from typing import Any
 import marshmallow as ma
 import orjson
 from flask import Flask, Response, current_app, g, has_request_context, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
@@ -216,6 +216,15 @@ def handle_http_exception(error: HTTPException) -> Response:
             headers=headers,
             limit={"name": "MAX_CONTENT_LENGTH", "value": limit},
         )
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        retry_after = getattr(error, "retry_after", None)
+        headers["Retry-After"] = str(int(retry_after)) if retry_after else "60"
+        return problem_response(
+            status,
+            type_=TYPE_PREFIX + "rate-limited",
+            detail=f"Too many requests: the limit is {error.description}. Retry later.",
+            headers=headers,
+        )
     if status == HTTPStatus.METHOD_NOT_ALLOWED:
         detail = f"{request.method} is not allowed on {request.path}."
     elif status == HTTPStatus.NOT_FOUND and not data:
@@ -270,6 +279,19 @@ def handle_database_unavailable(error: Exception) -> Response:
     )
 
 
+def handle_unstorable_value(error: DataError) -> Response:
+    """The database refused a value (out of its type's range, too long, a character it cannot
+    hold): every stored value comes from a request, so it is the request's problem, not a 500.
+    The transaction was rolled back, so nothing was written."""
+    log.warning("database refused a value: %s", str(error.orig).splitlines()[0][:200])
+    return problem_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        type_=TYPE_PREFIX + "unstorable-value",
+        detail="A value in the request cannot be stored (out of range, too long or holding "
+        "characters the database refuses); nothing was changed.",
+    )
+
+
 def handle_unexpected(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return handle_database_unavailable(error)
@@ -286,6 +308,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ma.ValidationError, handle_validation_error)
     app.register_error_handler(NumericsError, handle_numerics_error)
+    app.register_error_handler(DataError, handle_unstorable_value)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(PoolTimeoutError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

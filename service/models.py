@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import service.auth.models
 import service.learners.models
-import service.quizzes.models  # noqa: F401
+import service.lti.models
+import service.quizzes.models
+import service.xapi.models  # noqa: F401
 from service.db import Base
 
 metadata = Base.metadata
