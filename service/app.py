@@ -12,6 +12,7 @@ from service.db import Database
 from service.errors import PayloadTooLarge, register_error_handlers
 from service.jsonio import install_json
 from service.lti.routes import browser_blp as lti_browser_blp
+from service.metrics import install_metrics
 from service.migrate import migration_heads
 from service.observability import configure_logging, install_request_ids
 from service.quizzes.services import seed_bank
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(web_blp)
     app.register_blueprint(lti_browser_blp)
     app.extensions["limiter"] = install_rate_limits(app, settings)
+    install_metrics(app, settings.prometheus_multiproc_dir)
     register_cli(app)
     return app
 

@@ -93,6 +93,7 @@ class Settings:
     lti_token_ttl_seconds: int = 4 * 3600  # LTI_TOKEN_TTL_SECONDS, learner tokens of LTI launches
     public_base_url: str | None = None  # PUBLIC_BASE_URL, for LTI registration JSON
     log_level: str = "INFO"  # LOG_LEVEL
+    prometheus_multiproc_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR (gunicorn sets it)
     db_pool_size: int = 5  # DB_POOL_SIZE
     db_connect_timeout: int = 3  # DB_CONNECT_TIMEOUT, seconds
     testing: bool = False
@@ -110,6 +111,7 @@ class Settings:
             "XAPI_LRS_AUTH": "xapi_lrs_auth",
             "PUBLIC_BASE_URL": "public_base_url",
             "LOG_LEVEL": "log_level",
+            "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
             "FRAME_ANCESTORS": "frame_ancestors",
             "RATE_LIMIT_REGISTRATION": "rate_limit_registration",
             "RATE_LIMIT_ATTEMPTS": "rate_limit_attempts",

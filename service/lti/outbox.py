@@ -261,3 +261,15 @@ def retry_message(session: Session, message_id: int) -> OutboxMessage:
             message.next_attempt_at = utcnow()
             message.lease_token = None
     return message
+
+
+def backlog(session: Session) -> dict[str, int]:
+    """Messages per status ({"pending": n, "failed": m, ...}), for monitoring."""
+    with session.begin():
+        rows = session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        ).all()
+    counts = {PENDING: 0, DELIVERED: 0, FAILED: 0}
+    for status, count in rows:
+        counts[status] = count
+    return counts

@@ -1,0 +1,113 @@
+"""Prometheus metrics at /metrics: requests and latency per endpoint, quiz submissions, and the
+outbox backlog (read from the database at scrape time, so every worker reports the same).
+
+Under gunicorn, set PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py does) so each worker writes its
+samples to that directory and /metrics aggregates all workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.db import get_database
+
+SUBMISSION_ENDPOINT = "learners.Submission"
+
+
+class OutboxBacklog(Collector):
+    """Gauge of outbox messages by status, counted in the database when scraped."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        from service.lti.outbox import backlog
+
+        gauge = GaugeMetricFamily(
+            "activation_lab_outbox_messages", "Outbox messages by status", labels=["status"]
+        )
+        try:
+            with self.app.app_context(), get_database(self.app).sessionmaker() as session:
+                counts = backlog(session)
+        except SQLAlchemyError:
+            return  # database down: no sample rather than a failed scrape
+        for status, count in counts.items():
+            gauge.add_metric([status], count)
+        yield gauge
+
+
+def install_metrics(app: Flask, multiprocess_dir: str | None) -> None:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "activation_lab_http_requests_total",
+        "HTTP requests by endpoint and status",
+        ["method", "endpoint", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "activation_lab_http_request_duration_seconds",
+        "Request latency by endpoint",
+        ["method", "endpoint"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    )
+    submissions = Counter(
+        "activation_lab_quiz_submissions_total",
+        "Graded quiz submissions",
+        ["passed"],
+        registry=registry,
+    )
+    backlog = OutboxBacklog(app)
+
+    def start_timer() -> None:
+        g.metrics_started = time.perf_counter()
+
+    def record(response: Response) -> Response:
+        endpoint = request.url_rule.endpoint if request.url_rule else "unmatched"
+        requests.labels(request.method, endpoint, str(response.status_code)).inc()
+        started = g.get("metrics_started")
+        if started is not None:
+            latency.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        if (
+            endpoint == SUBMISSION_ENDPOINT
+            and response.status_code == 200
+            and response.headers.get("Idempotent-Replayed") == "false"
+        ):
+            passed = (response.get_json(silent=True) or {}).get("passed")
+            submissions.labels(str(bool(passed)).lower()).inc()
+        return response
+
+    def metrics() -> Response:
+        if multiprocess_dir:
+            scrape = CollectorRegistry()
+            MultiProcessCollector(scrape)
+        else:
+            scrape = registry
+        body = generate_latest(scrape)
+        body += generate_latest(_single(backlog))
+        return Response(
+            body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"}
+        )
+
+    app.before_request(start_timer)
+    app.after_request(record)
+    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])
+
+
+def _single(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return registry
