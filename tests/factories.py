@@ -83,3 +83,12 @@ def register(client: FlaskClient, name: str = "Ada") -> tuple[str, dict[str, str
     response = client.post("/v1/learners", json={"display_name": name})
     assert response.status_code == 201, response.json
     return response.json["id"], {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def json_keys(value: object) -> set[str]:
+    """Every object key anywhere in a decoded JSON document."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in json_keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in json_keys(v)}
+    return set()

@@ -8,19 +8,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.backends import all_backends
-from tests.factories import ALL_RIGHT, api_key, register, sample_definition, seed_sample
+from tests.factories import (
+    ALL_RIGHT,
+    api_key,
+    json_keys,
+    register,
+    sample_definition,
+    seed_sample,
+)
 
 pytestmark = all_backends
 
 ANSWER_KEYS = {"answer", "correct", "explanation", "correct_answer", "tolerance", "generator"}
-
-
-def _keys(value: object) -> set[str]:
-    if isinstance(value, dict):
-        return set(value) | {k for v in value.values() for k in _keys(v)}
-    if isinstance(value, list):
-        return {k for v in value for k in _keys(v)}
-    return set()
 
 
 def start(client: FlaskClient, auth: dict[str, str], slug: str = "sample-quiz"):
@@ -37,7 +36,7 @@ def test_start_then_resume_returns_the_same_open_attempt(app: Flask, client: Fla
     assert body["quiz"] == "sample-quiz"
     assert body["attempt_number"] == 1
     assert [q["id"] for q in body["questions"]] == ["q-numeric", "q-single", "q-multi", "q-tf"]
-    assert not ANSWER_KEYS & _keys(body["questions"])
+    assert not ANSWER_KEYS & json_keys(body["questions"])
     again = start(client, auth)
     assert again.status_code == 200
     assert again.json == body

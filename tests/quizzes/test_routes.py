@@ -6,7 +6,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.backends import all_backends
-from tests.factories import api_key, register, sample_definition, seed_sample
+from tests.factories import api_key, json_keys, register, sample_definition, seed_sample
 
 pytestmark = all_backends
 
@@ -125,14 +125,6 @@ FORBIDDEN_BEFORE_GRADING = {
 }
 
 
-def _keys(value: object) -> set[str]:
-    if isinstance(value, dict):
-        return set(value) | {k for v in value.values() for k in _keys(v)}
-    if isinstance(value, list):
-        return {k for v in value for k in _keys(v)}
-    return set()
-
-
 def test_no_quiz_response_leaks_an_answer_before_grading(app: Flask, client: FlaskClient) -> None:
     from service.quizzes.services import seed_bank
 
@@ -148,7 +140,7 @@ def test_no_quiz_response_leaks_an_answer_before_grading(app: Flask, client: Fla
         responses.append(attempt)
         responses.append(client.get(f"/v1/attempts/{attempt['id']}", headers=auth).json)
     for response in responses:
-        leaked = _keys(response) & FORBIDDEN_BEFORE_GRADING
+        leaked = json_keys(response) & FORBIDDEN_BEFORE_GRADING
         assert not leaked or (leaked == {"result"} and response.get("result") is None), leaked
     assert len(responses) == 1 + 3 * len(listing["items"])
 
