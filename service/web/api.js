@@ -156,34 +156,120 @@ export function problemOf(err) {
   return { title: 'Something went wrong', detail: err?.message || String(err) };
 }
 
-/** Write a problem into an alert region; `skipFields` drops field errors shown elsewhere. Returns field errors. */
-export function showProblem(region, err, { skipFields = () => false } = {}) {
+// The API uses the bare HTTP reason phrase as the title of generic problems; say it plainly.
+const PLAIN_TITLES = {
+  400: 'The request could not be read',
+  401: 'You are not signed in',
+  403: 'This is not allowed',
+  404: 'Not found',
+  409: 'This clashes with an earlier change',
+  413: 'Too much data',
+  415: 'Unsupported format',
+  422: 'Please check the values',
+  429: 'Too many requests: wait a moment and try again',
+  500: 'The service ran into a problem',
+  502: 'The service is unreachable',
+  503: 'The service is unavailable right now',
+  504: 'The service took too long to answer',
+};
+const REASON_PHRASES = new Set([
+  'Bad Request', 'Unauthorized', 'Forbidden', 'Not Found', 'Conflict', 'Payload Too Large',
+  'Content Too Large', 'Request Entity Too Large', 'Unsupported Media Type', 'Unprocessable Entity',
+  'Unprocessable Content', 'Too Many Requests', 'Internal Server Error', 'Bad Gateway',
+  'Service Unavailable', 'Gateway Timeout',
+]);
+
+function plainTitle(problem) {
+  const title = problem.title || '';
+  if (title && !REASON_PHRASES.has(title)) return title;
+  return PLAIN_TITLES[problem.status] || title || 'Error';
+}
+
+/**
+ * Write a problem into an alert region: a plain title, the API's detail, then one line per field
+ * error, each named by `labelFor(path)` (default: the API's field path). Field errors for which
+ * `skipFields(field)` is true are shown elsewhere (next to their control) and left out here.
+ * Returns every field error.
+ */
+export function showProblem(region, err, { skipFields = () => false, labelFor = (path) => path.join('.') } = {}) {
   const problem = problemOf(err);
   const fields = flattenErrors(problem.errors);
   region.replaceChildren();
   const heading = document.createElement('p');
   const title = document.createElement('strong');
-  title.textContent = problem.title || 'Error';
+  title.textContent = plainTitle(problem);
   heading.append(title);
   if (problem.status) heading.append(` (${problem.status})`);
-  if (problem.detail && problem.detail !== problem.title) heading.append(`: ${problem.detail}`);
+  const fieldMessages = new Set(fields.flatMap((field) => field.messages));
+  // A detail that only repeats a field message, or lists the fields, adds nothing to the list.
+  const detailRepeats = fieldMessages.has(problem.detail) || (fields.length && /^Invalid or missing fields\b/.test(problem.detail || ''));
+  if (problem.detail && problem.detail !== problem.title && !detailRepeats) heading.append(`: ${problem.detail}`);
   region.append(heading);
   const listed = fields.filter((field) => !skipFields(field));
   if (listed.length) {
     const list = document.createElement('ul');
     for (const field of listed) {
       const item = document.createElement('li');
-      const name = field.path.join('.');
+      const name = field.path.length ? labelFor(field.path) : '';
       item.textContent = name ? `${name}: ${field.messages.join(' ')}` : field.messages.join(' ');
       list.append(item);
     }
     region.append(list);
+  }
+  if (problem.status >= 500 && problem.request_id) {
+    const reference = document.createElement('p');
+    reference.className = 'help';
+    reference.textContent = `If this keeps happening, quote reference ${problem.request_id}.`;
+    region.append(reference);
   }
   return fields;
 }
 
 export function clearProblem(region) {
   region.replaceChildren();
+}
+
+/** Bring an alert into view when it is off screen (on a phone the controls and outputs are stacked). */
+export function revealProblem(region) {
+  const box = region.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) region.scrollIntoView({ block: 'nearest' });
+}
+
+// ── errors next to form controls ─────────────────────────────
+
+/** The visible label text of a control (without nested help text). */
+export function labelText(control) {
+  const label = control?.labels?.[0];
+  if (!label) return control?.getAttribute('aria-label') || control?.id || '';
+  const copy = label.cloneNode(true);
+  copy.querySelectorAll('.help, output').forEach((node) => node.remove());
+  return copy.textContent.replace(/[:\s]+$/, '').trim();
+}
+
+/** Mark a control invalid and put `message` under it (announced with the control). */
+export function setFieldError(control, message) {
+  control.setAttribute('aria-invalid', 'true');
+  // A control folded away in a closed <details> would hide its own error.
+  for (let box = control.closest('details:not([open])'); box; box = box.parentElement?.closest('details:not([open])')) {
+    box.open = true;
+  }
+  const field = control.closest('.field') || control.parentElement;
+  let slot = field.querySelector(':scope > .field-error');
+  if (!slot) {
+    slot = document.createElement('p');
+    slot.className = 'field-error';
+    slot.id = `${control.id}-error`;
+    field.append(slot);
+  }
+  slot.textContent = message;
+  const described = (control.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+  if (!described.includes(slot.id)) control.setAttribute('aria-describedby', [...described, slot.id].join(' '));
+}
+
+/** Undo every setFieldError inside `container`. */
+export function clearFieldErrors(container) {
+  for (const control of container.querySelectorAll('[aria-invalid]')) control.removeAttribute('aria-invalid');
+  for (const slot of container.querySelectorAll('.field > .field-error')) slot.textContent = '';
 }
 
 export function uuid() {

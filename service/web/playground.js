@@ -1,10 +1,22 @@
 // The normalization playground: parse or generate an array, POST /v1/normalize/{variant}, show before/after.
 
-import { ApiError, clearProblem, request, showProblem } from './api.js';
+import {
+  ApiError, clearFieldErrors, clearProblem, labelText, request, revealProblem, setFieldError, showProblem,
+} from './api.js';
 import { histogramFigure, histogramOf } from './chart.js';
 import { formatNumber } from './format.js';
 
 const MAX_VALUES = 10000;
+const VARIANT_HELP = {
+  batch: 'Per feature, across the batch: every column gets mean 0 and variance 1.',
+  layer: 'Per example, across its features: every row gets mean 0 and variance 1.',
+  rms: 'Per example, divided by the root mean square of its features; the mean is not subtracted.',
+  group: 'Per example, over groups of channels: the channels are split into the given number of groups.',
+  instance: 'Per example and per channel, over the positions after the second axis (needs 3 or more axes).',
+  compare: 'Runs every variant on the same input and lists the results side by side.',
+};
+// The API's field names, and the control each belongs to.
+const FIELD_CONTROLS = { input: 'norm-input', eps: 'norm-eps', num_groups: 'norm-groups' };
 const $ = (id) => document.getElementById(id);
 
 /** Parse JSON, or rows of numbers separated by commas/whitespace (one row per line). Returns nested lists. */
@@ -70,6 +82,7 @@ export function initPlayground() {
 
   const syncFields = () => {
     $('norm-groups-field').hidden = !['group', 'compare'].includes(variant.value);
+    $('norm-variant-help').textContent = VARIANT_HELP[variant.value] || '';
   };
   variant.addEventListener('change', syncFields);
   syncFields();
@@ -88,18 +101,21 @@ export function initPlayground() {
       clearProblem(errorRegion);
     } catch (err) {
       showProblem(errorRegion, new ApiError({ title: 'Cannot generate', detail: err.message }));
+      revealProblem(errorRegion);
     }
   });
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     let input;
+    clearFieldErrors(form);
     try {
       input = parseArray($('norm-input').value);
-      $('norm-input').removeAttribute('aria-invalid');
     } catch (err) {
-      $('norm-input').setAttribute('aria-invalid', 'true');
+      setFieldError($('norm-input'), err.message);
       showProblem(errorRegion, new ApiError({ title: 'Cannot read the array', detail: err.message }));
+      markStale(stats);
+      revealProblem(errorRegion);
       return;
     }
     const body = { input };
@@ -112,15 +128,35 @@ export function initPlayground() {
     try {
       const data = await request(`/v1/normalize/${variant.value}`, { method: 'POST', body });
       clearProblem(errorRegion);
+      stats.classList.remove('stale');
       if (variant.value === 'compare') renderCompare(stats, input, data);
       else renderSingle(stats, input, data);
     } catch (err) {
-      showProblem(errorRegion, err);
+      const controlOf = (path) => $(FIELD_CONTROLS[path[0]]);
+      const fields = showProblem(errorRegion, err, {
+        labelFor: (path) => (controlOf(path) ? labelText(controlOf(path)) : path.join('.')),
+      });
+      for (const field of fields) {
+        const control = controlOf(field.path);
+        if (control && !control.closest('[hidden]')) setFieldError(control, field.messages.join(' '));
+      }
+      markStale(stats);
+      revealProblem(errorRegion);
     } finally {
       button.disabled = false;
       stats.removeAttribute('aria-busy');
     }
   });
+}
+
+/** Results of an earlier run stay visible after an error, labelled as such. */
+function markStale(stats) {
+  if (!stats.children.length || stats.classList.contains('stale')) return;
+  stats.classList.add('stale');
+  const note = document.createElement('p');
+  note.className = 'status';
+  note.textContent = 'These are the results of the last run that worked.';
+  stats.prepend(note);
 }
 
 function summaryOf(values) {
@@ -217,7 +253,9 @@ function renderCompare(stats, input, data) {
   for (const [name, result] of variantResults(data)) {
     const problem = result.error || (result.title && !result.output ? result : null);
     if (problem) {
-      rows.push({ label: name, error: typeof problem === 'string' ? problem : problem.detail || problem.title });
+      const text = typeof problem === 'string' ? problem
+        : [problem.title, problem.detail].filter((part, i, all) => part && all.indexOf(part) === i).join(': ');
+      rows.push({ label: name, error: text });
     } else {
       rows.push({ label: name, summary: result.summary?.output || summaryOf(flatten(result.output ?? [])) });
     }

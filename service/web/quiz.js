@@ -1,7 +1,7 @@
 // The quiz tab: list quizzes, start/resume an attempt, submit answers, show results and progress.
 
 import {
-  ApiError, clearProblem, getLearner, learnerRequest, request, showProblem, uuid,
+  ApiError, clearProblem, getLearner, learnerRequest, request, revealProblem, showProblem, uuid,
 } from './api.js';
 
 const $ = (id) => document.getElementById(id);
@@ -110,9 +110,14 @@ export function initQuiz({ autoStartSlug = null } = {}) {
         label.htmlFor = name;
         label.textContent = 'Your answer';
         const input = document.createElement('input');
-        Object.assign(input, { type: 'text', id: name, name, inputMode: 'decimal', autocomplete: 'off' });
-        input.setAttribute('aria-describedby', errorId);
-        fieldset.append(label, input);
+        // A plain text keyboard: a decimal keypad on phones has no ^, e or / for answers like 2^20.
+        Object.assign(input, { type: 'text', id: name, name, autocomplete: 'off', spellcheck: false });
+        const help = document.createElement('p');
+        help.className = 'help';
+        help.id = `quiz-help-${question.id}`;
+        help.textContent = 'A number or a short calculation, e.g. 0.25, 3.2e-5, 10^6 or 3/4.';
+        input.setAttribute('aria-describedby', `${help.id} ${errorId}`);
+        fieldset.append(label, input, help);
       } else {
         const choices = question.type === 'true_false'
           ? [{ id: 'true', text: 'True' }, { id: 'false', text: 'False' }]
@@ -189,7 +194,17 @@ export function initQuiz({ autoStartSlug = null } = {}) {
       } else {
         const placed = new Set();
         const fields = showProblem(errorRegion, err, { skipFields: (field) => placeFieldError(field, placed) });
-        if (fields.length && placed.size) form.querySelector('fieldset[aria-invalid] input')?.focus();
+        if (fields.length && placed.size) {
+          const numbers = (attempt?.questions || [])
+            .map((question, index) => (placed.has(question.id) ? index + 1 : null)).filter(Boolean);
+          const hint = document.createElement('p');
+          hint.textContent = `Fix the ${numbers.length === 1 ? 'answer to question' : 'answers to questions'} `
+            + `${numbers.join(', ')} (marked below) and submit again.`;
+          errorRegion.append(hint);
+          form.querySelector('fieldset[aria-invalid] input')?.focus();
+        } else {
+          revealProblem(errorRegion);
+        }
       }
     } finally {
       submitting = false;
@@ -204,7 +219,10 @@ export function initQuiz({ autoStartSlug = null } = {}) {
     if (!fieldset) return false;
     fieldset.setAttribute('aria-invalid', 'true');
     const slot = fieldset.querySelector('.field-error');
-    slot.textContent = [slot.textContent, ...field.messages].filter(Boolean).join(' ');
+    const messages = question.type === 'numeric' && !slot.textContent
+      ? [`This answer could not be read: ${field.messages.join(' ')}.`]
+      : field.messages;
+    slot.textContent = [slot.textContent, ...messages].filter(Boolean).join(' ');
     placed.add(question.id);
     return true;
   }
@@ -248,7 +266,8 @@ export function initQuiz({ autoStartSlug = null } = {}) {
     if (!learner?.id) return;
     try {
       const data = await learnerRequest((current) => `/v1/learners/${encodeURIComponent(current.id)}/progress`);
-      renderProgress(data);
+      // Progress counts submitted attempts only; the open one is known here.
+      renderProgress(data, attempt?.status === 'open' ? attempt.quiz : null);
     } catch (err) {
       const region = $('progress');
       region.replaceChildren();
@@ -257,7 +276,7 @@ export function initQuiz({ autoStartSlug = null } = {}) {
   }
 }
 
-function renderProgress(data) {
+function renderProgress(data, openSlug) {
   const region = $('progress');
   region.replaceChildren();
   const done = data?.lessons_completed ?? 0;
@@ -280,6 +299,8 @@ function renderProgress(data) {
     const th = document.createElement('th');
     th.scope = 'col';
     th.textContent = text;
+    // Narrow screens drop the last score to keep the status in view.
+    if (text === 'last score') th.className = 'optional';
     head.append(th);
   }
   const body = table.createTBody();
@@ -293,8 +314,12 @@ function renderProgress(data) {
     const outOf = (value) => (value === null || value === undefined ? '—' : `${value} / ${quiz.max_score ?? '?'}`);
     row.insertCell().textContent = String(quiz.attempts ?? 0);
     row.insertCell().textContent = outOf(quiz.best_score);
-    row.insertCell().textContent = outOf(quiz.last_score);
-    row.insertCell().textContent = quiz.passed ? 'passed' : quiz.attempts ? 'not passed yet' : 'not started';
+    const last = row.insertCell();
+    last.textContent = outOf(quiz.last_score);
+    last.className = 'optional';
+    let status = quiz.passed ? 'passed' : quiz.attempts ? 'not passed yet' : 'not started';
+    if (quiz.slug === openSlug && !quiz.passed) status = 'in progress';
+    row.insertCell().textContent = status;
   }
   const scroll = document.createElement('div');
   scroll.className = 'table-scroll';

@@ -1,6 +1,8 @@
 // The simulation tab: controls -> debounced POST /v1/simulations/propagation -> chart, regime, histograms.
 
-import { ApiError, clearProblem, isAbort, request, showProblem } from './api.js';
+import {
+  ApiError, clearFieldErrors, clearProblem, isAbort, labelText, request, setFieldError, showProblem,
+} from './api.js';
 import { drawVarianceChart, histogramFigure } from './chart.js';
 import { formatNumber, formatPercent, formatPow10, safeLog10 } from './format.js';
 
@@ -103,8 +105,26 @@ export function initSimulation() {
     }
   }
 
+  function syncPresets() {
+    const lesson = $('init').value === 'custom' && $('activation').value === 'linear'
+      && $('normalization').value === 'none' && $('width').value === '100' && $('depth').value === '10';
+    for (const button of form.querySelectorAll('[data-preset]')) {
+      button.setAttribute('aria-pressed', String(lesson && Number(button.dataset.preset) === weightVariance));
+    }
+  }
+
+  /** Show `value` in the slider and the box (the box also shows values past the slider's range). */
+  function showWeightVariance(value) {
+    valueBox.value = String(value);
+    slider.value = String(Math.log10(value));
+    slider.setAttribute('aria-valuetext', `Var(W) = ${formatNumber(value)}`);
+  }
+
   function syncVisibility() {
+    syncPresets();
     const custom = $('init').value === 'custom';
+    // Back from a scheme, whose variance the disabled controls showed: restore the custom one.
+    if (custom && valueBox.disabled) showWeightVariance(weightVariance);
     slider.disabled = !custom;
     valueBox.disabled = !custom;
     $('gain-field').hidden = custom;
@@ -129,11 +149,16 @@ export function initSimulation() {
   function readBody() {
     const invalid = [...form.querySelectorAll('input')].filter((input) => !input.disabled
       && !input.closest('[hidden]') && !input.checkValidity());
-    for (const control of form.querySelectorAll('[aria-invalid]')) control.removeAttribute('aria-invalid');
+    clearFieldErrors(form);
     if (invalid.length) {
-      invalid.forEach((input) => input.setAttribute('aria-invalid', 'true'));
-      const names = invalid.map((input) => form.querySelector(`label[for="${input.id}"]`)?.textContent.trim() || input.id);
-      return { error: `${names.join('; ')} — ${invalid[0].validationMessage}` };
+      invalid.forEach((input) => setFieldError(input, input.validationMessage));
+      return {
+        error: new ApiError({
+          title: 'Check the settings',
+          detail: 'Nothing was computed: fix the marked fields.',
+          errors: Object.fromEntries(invalid.map((input) => [input.name, [input.validationMessage]])),
+        }),
+      };
     }
     const num = (id) => Number($(id).value);
     const mode = $('mode').value;
@@ -169,7 +194,7 @@ export function initSimulation() {
       $('chart-figure').removeAttribute('aria-busy');
       $('sim-status').textContent = '';
       markStale();
-      showProblem(errorRegion, new ApiError({ title: 'Check the settings', detail: error }));
+      showProblem(errorRegion, error, { labelFor: fieldLabel });
       return;
     }
     controller?.abort();
@@ -182,14 +207,16 @@ export function initSimulation() {
       if (controller !== mine) return;
       clearProblem(errorRegion);
       $('chart-figure').classList.remove('stale');
+      $('verdict').classList.remove('stale');
       lastLayers = { data, backward: body.backward };
       render(data, body.backward);
     } catch (err) {
       if (isAbort(err) || controller !== mine) return;
       markStale();
       // Field names in the problem's `errors` match the controls' name attributes.
-      for (const field of showProblem(errorRegion, err)) {
-        form.querySelector(`[name="${CSS.escape(field.path[0] || '')}"]`)?.setAttribute('aria-invalid', 'true');
+      for (const field of showProblem(errorRegion, err, { labelFor: fieldLabel })) {
+        const control = controlNamed(field.path[0]);
+        if (control) setFieldError(control, field.messages.join(' '));
       }
     } finally {
       if (controller === mine) {
@@ -199,15 +226,28 @@ export function initSimulation() {
     }
   }
 
+  function controlNamed(name) {
+    return name ? form.querySelector(`[name="${CSS.escape(name)}"]`) : null;
+  }
+
+  function fieldLabel(path) {
+    const control = controlNamed(path[0]);
+    return control ? labelText(control) : path.join('.');
+  }
+
   // After an error the chart still shows the last good result: say so rather than leave it looking current.
   function markStale() {
     if (!lastLayers) return;
     $('chart-figure').classList.add('stale');
+    $('verdict').classList.add('stale');
     $('sim-status').textContent = '(showing the last valid result)';
   }
 
   function render(data, backward) {
     const layers = Array.isArray(data?.layers) ? data.layers : [];
+    // A scheme chose the variance: show which, in the controls it disabled.
+    const chosen = layers[0]?.weight_variance;
+    if ($('init').value !== 'custom' && chosen > 0) showWeightVariance(Number(chosen.toPrecision(6)));
     const forward = layers.map((layer) => ({
       layer: layer.index,
       log10: numberOrNull(layer.log10_preactivation_variance ?? safeLog10(layer.preactivation_variance)),
@@ -292,6 +332,7 @@ export function initSimulation() {
         `range ${formatNumber(layer.min, 3)} … ${formatNumber(layer.max, 3)}`,
         Number.isFinite(layer.zero_fraction) ? `zeros ${formatPercent(layer.zero_fraction)}` : null,
         Number.isFinite(layer.saturated_fraction) ? `saturated ${formatPercent(layer.saturated_fraction)}` : null,
+        outsideRange(layer.histogram),
       ].filter(Boolean).join(' · ');
       const figure = histogramFigure(layer.histogram, { title: `Layer ${layer.index}`, caption });
       if (figure) {
@@ -300,6 +341,19 @@ export function initSimulation() {
       }
     }
   }
+}
+
+/** The histogram's edges are fixed so layers compare; say how many values fall outside them. */
+function outsideRange(histogram) {
+  const below = histogram.below_range || 0;
+  const above = histogram.above_range || 0;
+  if (!below && !above) return null;
+  const total = below + above + histogram.counts.reduce((a, b) => a + b, 0);
+  const edges = histogram.edges;
+  const parts = [];
+  if (below) parts.push(`${formatPercent(below / total)} below ${formatNumber(edges[0], 3)}`);
+  if (above) parts.push(`${formatPercent(above / total)} above ${formatNumber(edges[edges.length - 1], 3)}`);
+  return `off the chart: ${parts.join(', ')}`;
 }
 
 function numberOrNull(value) {
