@@ -1,0 +1,278 @@
+"""Variance propagation through a deep fully connected network: the analytic (mean-field) mode.
+
+Forward, per layer l = 1..L (n_{l-1} = fan-in, v_l = Var(W_l), σ_b² = bias_variance):
+
+    q_l = Var(z_l) = n_{l-1} · v_l · E[h_{l-1}²] + σ_b²        (E[h_0²] = input_variance)
+    h_l = φ(u_l),  u_l ~ N(0, q̃_l)
+
+with q̃_l = q_l without normalization. With normalization the variance entering φ is reset:
+q̃_l = s_l / (s_l + eps), where s_l is the statistic the normalization divides by: q_l for layer and
+RMS norm, and for batch norm the per-feature variance over the batch, n_{l-1} · v_l · Var(h_{l-1})
+(batch norm also removes the bias and each feature's offset from h_{l-1}'s mean).
+
+Backward, given unit-variance gradients at the output (g_L = 1):
+
+    Var(∂loss/∂h_{l-1}) = n_l · v_l · E[φ'(u_l)²] · Var(∂loss/∂h_l) [/ (s_l + eps) if normalized]
+
+The normalization's Jacobian is taken as 1/σ times a projection that removes O(1/width) of the
+gradient; that O(1/width) term is dropped, as everywhere in mean-field theory.
+
+Everything is carried as log10 so that 1e400 or 1e-400 is reported rather than overflowed. linear /
+relu / leaky_relu without normalization are fully vectorized (cumulative sums of logs, and a
+cumulative log-sum-exp when there is a bias); the other cases run a scalar recursion whose steps
+are cached, then evaluate the moments of all layers in one vectorized pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import numpy as np
+
+from service.numerics.activations import FloatArray
+from service.numerics.gaussian import GaussianMoments, gaussian_moments, log10_second_moment
+from service.numerics.monte_carlo import monte_carlo_cost, monte_carlo_propagation
+from service.numerics.network import (
+    NORM_EPS,
+    LayerStats,
+    NetworkSpec,
+    PropagationResult,
+    log10_values,
+    plain_values,
+    summarize,
+)
+
+__all__ = ["analytic_propagation", "monte_carlo_cost", "monte_carlo_propagation"]
+
+_LN10: Final = math.log(10.0)
+_LOG10_EPS: Final = math.log10(NORM_EPS)
+_LINEAR_FAMILY: Final = frozenset({"linear", "relu", "leaky_relu"})
+_BLOCK: Final = 256  # layers per block of the vectorized recurrence with a bias
+
+
+def _log10(x: float) -> float:
+    return math.log10(x) if x > 0.0 else -math.inf
+
+
+def _log10_add(a: float, b: float) -> float:
+    """log10(10^a + 10^b) for a, b in [-inf, inf)."""
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    high, low = (a, b) if a >= b else (b, a)
+    return high + math.log1p(10.0 ** (low - high)) / _LN10
+
+
+def _normalized_input(log10_statistic: float) -> float:
+    """log10 of s / (s + eps): the variance entering φ after normalization."""
+    return log10_statistic - _log10_add(log10_statistic, _LOG10_EPS)
+
+
+def _fan_scales(spec: NetworkSpec) -> FloatArray:
+    """log10(n_{l-1} · v_l) per layer, shape (L,); -inf where v_l = 0."""
+    fan_in = np.log10(np.asarray(spec.widths[:-1], dtype=np.float64))
+    variances = np.asarray(spec.weight_variances, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.asarray(fan_in + np.log10(variances), dtype=np.float64)
+
+
+def _vectorized_linear_family(
+    spec: NetworkSpec, fan_scales: FloatArray
+) -> tuple[FloatArray, FloatArray | None]:
+    """log10 q_l for linear / relu / leaky_relu without normalization, and plain q_l when the
+    chain is a pure product (no bias), computed as a cumulative product so that exact factors
+    (x100, x2) stay exact. Requires every v_l > 0.
+    """
+    slope = {"linear": 1.0, "relu": 0.0}.get(spec.activation, spec.negative_slope)
+    log10_c2 = math.log10(0.5 * (1.0 + slope * slope))
+    # f_1 = n_0 v_1 (the input is not passed through φ); f_l = n_{l-1} v_l E[φ(z)²]/Var(z) after.
+    log10_factors = fan_scales.copy()
+    log10_factors[1:] += log10_c2
+    log10_input = math.log10(spec.input_variance)
+    if spec.bias_variance == 0.0:
+        log10_products = np.cumsum(log10_factors)
+        factors = np.asarray(spec.widths[:-1], dtype=np.float64) * np.asarray(
+            spec.weight_variances, dtype=np.float64
+        )
+        factors[1:] *= 0.5 * (1.0 + slope * slope)
+        with np.errstate(over="ignore", under="ignore"):
+            plain = np.asarray(spec.input_variance * np.cumprod(factors), dtype=np.float64)
+        return log10_input + log10_products, plain
+    # q_l = P_l (q_{a-1} + σ_b² Σ_{a<=j<=l} 1/P_j) with P_l = Π_{a<=j<=l} f_j, in log space, one
+    # block of 256 layers a..b at a time: within a block |ln P| <= 256 |ln f|, so the cancellation
+    # between ln P_l and the log of the sum costs at most ~256 |ln f| · 1e-16 relative.
+    ln_factors = log10_factors * _LN10
+    ln_bias = math.log(spec.bias_variance)
+    ln_q = np.empty_like(ln_factors)
+    ln_previous = math.log(spec.input_variance)
+    for start in range(0, ln_factors.size, _BLOCK):
+        ln_products = np.cumsum(ln_factors[start : start + _BLOCK])
+        ln_sum_inverse = np.logaddexp.accumulate(-ln_products)
+        block = ln_products + np.logaddexp(ln_previous, ln_bias + ln_sum_inverse)
+        ln_q[start : start + _BLOCK] = block
+        ln_previous = float(block[-1])
+    return ln_q / _LN10, None
+
+
+def _recursion(spec: NetworkSpec, fan_scales: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Layer-by-layer recursion: (log10 q_l, log10 q̃_l), each of shape (L,)."""
+    depth = spec.depth
+    log10_q = np.empty(depth)
+    log10_input = np.empty(depth)
+    log10_bias = _log10(spec.bias_variance)
+    cache: dict[float, tuple[float, float]] = {}
+
+    def moments_of(log10_u: float) -> tuple[float, float]:
+        """(log10 E[φ²], log10 Var φ) at log10 Var(u), memoized: normalized nets revisit them."""
+        if log10_u not in cache:
+            if spec.normalization == "batch":
+                m = gaussian_moments(spec.activation, log10_u, spec.negative_slope)
+                cache[log10_u] = (float(m.log10_second_moment), float(m.log10_variance))
+            else:
+                second = log10_second_moment(spec.activation, log10_u, spec.negative_slope)
+                cache[log10_u] = (second, math.nan)
+        return cache[log10_u]
+
+    log10_second_prev = log10_variance_prev = math.log10(spec.input_variance)
+    layer = 0
+    while layer < depth:
+        fan_scale = float(fan_scales[layer])
+        q = _log10_add(fan_scale + log10_second_prev, log10_bias)
+        if spec.normalization is None:
+            u = q
+        elif spec.normalization == "batch":
+            u = _normalized_input(fan_scale + log10_variance_prev)
+        else:
+            u = _normalized_input(q)
+        log10_q[layer], log10_input[layer] = q, u
+        if layer > 0 and fan_scale == fan_scales[layer - 1] and u == log10_input[layer - 1]:
+            # A fixed point: every following layer with the same fan scale repeats this one.
+            run_end = layer + 1
+            while run_end < depth and fan_scales[run_end] == fan_scale:
+                run_end += 1
+            log10_q[layer:run_end], log10_input[layer:run_end] = q, u
+            layer = run_end - 1
+        log10_second_prev, log10_variance_prev = moments_of(u)
+        layer += 1
+    return log10_q, log10_input
+
+
+def _unique_moments(spec: NetworkSpec, log10_input: FloatArray) -> GaussianMoments:
+    """gaussian_moments over the layers, computed once per distinct input variance."""
+    distinct, inverse = np.unique(log10_input, return_inverse=True)
+    moments = gaussian_moments(spec.activation, distinct, spec.negative_slope)
+    return GaussianMoments(
+        log10_second_moment=moments.log10_second_moment[inverse],
+        log10_variance=moments.log10_variance[inverse],
+        mean_sign=moments.mean_sign[inverse],
+        log10_abs_mean=moments.log10_abs_mean[inverse],
+        log10_derivative_second_moment=moments.log10_derivative_second_moment[inverse],
+    )
+
+
+def _backward(
+    spec: NetworkSpec, log10_q: FloatArray, moments: GaussianMoments, fan_scales: FloatArray
+) -> FloatArray:
+    """log10 Var(∂loss/∂h_{l-1}) for l = 1..L, shape (L,)."""
+    widths = np.asarray(spec.widths, dtype=np.float64)
+    variances = np.asarray(spec.weight_variances, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        step = np.log10(widths[1:]) + np.log10(variances)
+    step = step + moments.log10_derivative_second_moment
+    if spec.normalization is not None:
+        if spec.normalization == "batch":
+            previous = np.concatenate(
+                [[math.log10(spec.input_variance)], moments.log10_variance[:-1]]
+            )
+            statistic = fan_scales + previous
+        else:
+            statistic = log10_q
+        step = step - np.logaddexp(statistic * _LN10, _LOG10_EPS * _LN10) / _LN10
+    # -inf + inf cannot occur: the steps are finite or -inf (a zero weight variance).
+    return np.asarray(np.cumsum(step[::-1])[::-1], dtype=np.float64)
+
+
+def analytic_propagation(spec: NetworkSpec, *, backward: bool = False) -> PropagationResult:
+    """Mean-field variances of every layer (see the module docstring for the recursion)."""
+    fan_scales = _fan_scales(spec)
+    plain_q: FloatArray | None = None
+    vectorized = (
+        spec.activation in _LINEAR_FAMILY
+        and spec.normalization is None
+        and bool(np.all(np.isfinite(fan_scales)))
+    )
+    if vectorized:
+        log10_q, plain_q = _vectorized_linear_family(spec, fan_scales)
+        log10_input = log10_q
+    else:
+        log10_q, log10_input = _recursion(spec, fan_scales)
+    moments = _unique_moments(spec, log10_input)
+
+    q_values = plain_values(log10_q)
+    variance_values = plain_values(moments.log10_variance)
+    if plain_q is not None:
+        # Keep exact products exact: Var(h) / q is a constant for these activations.
+        ratio = 10.0 ** float(moments.log10_variance[0] - log10_input[0])
+        with np.errstate(over="ignore", under="ignore"):
+            exact_variance = plain_q * ratio if ratio != 1.0 else plain_q
+        q_values = [v if math.isfinite(v) else None for v in plain_q.tolist()]
+        variance_values = [v if math.isfinite(v) else None for v in exact_variance.tolist()]
+    means = [
+        None if value is None else sign * value
+        for sign, value in zip(
+            moments.mean_sign.tolist(), plain_values(moments.log10_abs_mean), strict=True
+        )
+    ]
+    grads: list[float | None] = [None] * spec.depth
+    log10_grads: list[float | None] = [None] * spec.depth
+    if backward:
+        log10_grad = _backward(spec, log10_q, moments, fan_scales)
+        grads, log10_grads = plain_values(log10_grad), log10_values(log10_grad)
+
+    layers = tuple(
+        LayerStats(
+            index=i + 1,
+            width=spec.widths[i + 1],
+            weight_variance=spec.weight_variances[i],
+            preactivation_variance=q,
+            log10_preactivation_variance=log10_q_value,
+            variance=variance,
+            log10_variance=log10_variance,
+            mean=mean,
+            grad_variance=grad,
+            log10_grad_variance=log10_grad_value,
+        )
+        for i, (q, log10_q_value, variance, log10_variance, mean, grad, log10_grad_value) in (
+            enumerate(
+                zip(
+                    q_values,
+                    log10_values(log10_q),
+                    variance_values,
+                    log10_values(moments.log10_variance),
+                    means,
+                    grads,
+                    log10_grads,
+                    strict=True,
+                )
+            )
+        )
+    )
+    final_log10 = float(moments.log10_variance[-1])
+    final, final_log10_value, regime, gain, log10_gain = summarize(
+        final_log10, spec.input_variance, spec.depth
+    )
+    if layers[-1].variance is not None and final is not None:
+        final = layers[-1].variance
+    return PropagationResult(
+        mode="analytic",
+        spec=spec,
+        layers=layers,
+        final_variance=final,
+        log10_final_variance=final_log10_value,
+        regime=regime,
+        gain_per_layer=gain,
+        log10_gain_per_layer=log10_gain,
+        backward=backward,
+    )
