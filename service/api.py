@@ -4,19 +4,22 @@ Blueprint class every resource uses, whose argument parser reads JSON strictly t
 from __future__ import annotations
 
 import http
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import flask_smorest
 import marshmallow as ma
 import orjson
-from flask import Flask, Request
+from flask import Flask, Request, request
+from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_smorest.utils import prepare_response
 from flask_swagger_ui import get_swaggerui_blueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.routing import IntegerConverter, Map
 
-from service.errors import PROBLEM_MEDIA_TYPE
+from service.errors import PROBLEM_MEDIA_TYPE, BadRequest, UnsupportedMediaType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,18 +43,60 @@ class ProblemSchema(ma.Schema):
 
 
 class StrictJSONParser(FlaskParser):
-    """webargs parser that decodes JSON with orjson: NaN, Infinity and the like are malformed."""
+    """webargs parser that decodes JSON with orjson: NaN, Infinity and the like are malformed,
+    a body in another media type is 415 (not silently ignored), and strings may not hold NUL
+    (PostgreSQL cannot store it, so it is refused alike on every backend)."""
 
     def _raw_load_json(self, req: Request) -> Any:
-        if not is_json_request(req):
-            return core.missing
         data = req.get_data(cache=True)
+        if not is_json_request(req):
+            if data:
+                raise UnsupportedMediaType(
+                    f"Send the body as application/json; got {req.mimetype or 'no content type'}."
+                )
+            return core.missing
         if not data:
             return core.missing
         try:
-            return orjson.loads(data)
+            document = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             abort(400, exc=exc, messages={"json": [f"The request body is not valid JSON: {exc}"]})
+        if b"\\u0000" in data and _holds_nul(document):
+            abort(422, messages={"json": ["Strings must not contain NUL (U+0000) characters."]})
+        return document
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` path parameters name rows whose ids are 32-bit INTEGERs: a larger number names
+    nothing (routing 404) instead of overflowing the database's integer type (a 500)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def _refuse_malformed_url() -> None:
+    """A URL must be UTF-8 without NUL: Werkzeug would otherwise hand views replacement
+    characters, and PostgreSQL cannot hold NUL."""
+    raw_path = request.environ.get("PATH_INFO", "").encode("latin-1", "replace")
+    raw_query = urllib.parse.unquote_to_bytes(request.query_string)
+    for part in (raw_path, raw_query):
+        if b"\x00" in part:
+            raise BadRequest("The URL must not contain NUL (%00) characters.")
+        try:
+            part.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest("The URL is not valid percent-encoded UTF-8.") from exc
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -114,7 +159,10 @@ def configure_api(app: Flask) -> Api:
             },
         },
     )
+    app.url_map.converters["int"] = DatabaseIdConverter
+    app.before_request(_refuse_malformed_url)
     api = Api(app)
+    api.register_converter(DatabaseIdConverter, integerconverter2paramschema)
     app.register_blueprint(
         get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": API_TITLE}),
         url_prefix="/docs",

@@ -143,13 +143,35 @@ def problem_response(
         body["errors"] = errors
     body.update(extensions)
     response = current_app.response_class(
-        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        _dump_problem(body),
         status=status,
         mimetype=PROBLEM_MEDIA_TYPE,
     )
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _dump_problem(body: dict[str, Any]) -> bytes:
+    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    try:
+        return orjson.dumps(body, option=options)
+    except TypeError:
+        # A message echoing the client's input (a field name holding a lone surrogate, an
+        # integer beyond 64 bits) must not turn a 4xx into a crash of the error handler.
+        return orjson.dumps(_printable(body), option=options)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
 
 
 def flatten_webargs_messages(messages: Mapping[str, Any]) -> dict[str, Any]:

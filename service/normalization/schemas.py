@@ -11,6 +11,12 @@ ARRAY_DOC = {"type": "array", "description": "Nested list of numbers (any rank)"
 NULLABLE_ARRAY_DOC = {"type": "array", "description": "Nested list of numbers"}
 
 
+def statistic_doc(description: str = "Nested list of numbers, or a number") -> dict[str, object]:
+    """A statistic reduced over every axis (layer norm of a 1-d input) is 0-d: a bare number.
+    (A fresh list each time, so that the YAML document holds no anchors.)"""
+    return {"type": ["array", "number"], "description": description}
+
+
 class NormalizeParamsSchema(ma.Schema):
     """Scalar parameters: in the JSON body, or in the query string for .npy/.npz bodies."""
 
@@ -94,11 +100,11 @@ class NormalizeResultSchema(ma.Schema):
     mean = ma.fields.Raw(
         allow_none=True,
         required=True,
-        metadata={**NULLABLE_ARRAY_DOC, "description": "Means used (null for rms)"},
+        metadata=statistic_doc("Means used (null for rms)"),
     )
     var = ma.fields.Raw(
         required=True,
-        metadata={**ARRAY_DOC, "description": "Biased variances used (rms: mean squares)"},
+        metadata=statistic_doc("Biased variances used (rms: mean squares)"),
     )
     running_mean = ma.fields.Raw(allow_none=True, required=True, metadata=NULLABLE_ARRAY_DOC)
     running_var = ma.fields.Raw(allow_none=True, required=True, metadata=NULLABLE_ARRAY_DOC)
@@ -140,8 +146,8 @@ class CompareItemSchema(ma.Schema):
     variant = ma.fields.String(required=True)
     reduced_axes = ma.fields.List(ma.fields.Integer())
     output = ma.fields.Raw(metadata=ARRAY_DOC)
-    mean = ma.fields.Raw(allow_none=True, metadata=NULLABLE_ARRAY_DOC)
-    var = ma.fields.Raw(metadata=ARRAY_DOC)
+    mean = ma.fields.Raw(allow_none=True, metadata=statistic_doc())
+    var = ma.fields.Raw(metadata=statistic_doc())
     summary = ma.fields.Nested(SummarySchema)
     error = ma.fields.Nested(CompareErrorSchema, metadata={"description": "Why it does not apply"})
 

@@ -172,8 +172,10 @@ def import_json(text: str) -> domain.Quiz:
     _check_size(text)
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InterchangeError(f"not valid JSON: {error}") from error
+    except (ValueError, RecursionError) as error:
+        # ValueError: malformed, or an integer past Python's digit limit; RecursionError:
+        # nesting deeper than the parser's stack.
+        raise InterchangeError(f"not valid JSON: {str(error)[:200]}") from error
     if not isinstance(data, dict):
         raise InterchangeError("expected one quiz (a JSON object)")
     return load_quiz(data)

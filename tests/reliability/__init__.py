@@ -1,0 +1,1 @@
+"""Reliability suites: contract fuzzing, load, faults and bad input against real processes."""
