@@ -95,7 +95,16 @@ def create_db_engine(url: str, *, pool_size: int = 5, connect_timeout: int = 3) 
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_timeout=10,
-        connect_args={"connect_timeout": connect_timeout},
+        connect_args={
+            "connect_timeout": connect_timeout,
+            # Notice a peer that vanished mid-connection instead of waiting on it forever.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 30_000,
+            "options": "-c statement_timeout=30000",
+        },
     )
 
 
