@@ -59,10 +59,21 @@ def read_fields(
     )
 
 
+def preferred() -> str | None:
+    """The response type the Accept header prefers (JSON without one); None: none acceptable."""
+    accept = request.accept_mimetypes
+    return accept.best_match([JSON, NPY, NPZ]) if accept else JSON
+
+
+def wants_json() -> bool:
+    """Whether the answer will be JSON (or a 406): binary answers carry no summary statistics,
+    so the view can skip computing them (two float64 passes over input and output)."""
+    return preferred() in (JSON, None)
+
+
 def respond(payload: dict[str, Any], array_keys: tuple[str, ...]) -> Response | dict[str, Any]:
     """JSON (the dict, dumped by the view's schema) or binary, as the Accept header prefers."""
-    accept = request.accept_mimetypes
-    best = accept.best_match([JSON, NPY, NPZ]) if accept else JSON
+    best = preferred()
     if best is None:
         raise NotAcceptable(f"This resource is available as {JSON}, {NPY} or {NPZ}.")
     if best == NPY:

@@ -80,7 +80,9 @@ class Normalize(MethodView):
         JSON body, or an .npy body (the input; parameters in the query string), or an .npz body
         (input, weight, bias, running_mean, running_var)."""
         fields = codecs.read_fields(schemas.NormalizeBodySchema, query, _limits())
-        result = services.normalize(_variant(variant), fields, _limits())
+        result = services.normalize(
+            _variant(variant), fields, _limits(), summary=codecs.wants_json()
+        )
         return codecs.respond(result, ("output", "mean", "var", "running_mean", "running_var"))
 
 

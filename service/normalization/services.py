@@ -105,12 +105,17 @@ def _stats(array: np.ndarray) -> dict[str, float]:
     }
 
 
-def normalize(variant: str, fields: Mapping[str, Any], limits: ArrayLimits) -> dict[str, Any]:
-    """Forward pass of `variant` on `fields["input"]` with the variant's parameters."""
+def normalize(
+    variant: str, fields: Mapping[str, Any], limits: ArrayLimits, *, summary: bool = True
+) -> dict[str, Any]:
+    """Forward pass of `variant` on `fields["input"]` with the variant's parameters.
+
+    summary=False leaves out "summary" (input and output statistics), for answers that do not
+    carry it (.npy, .npz)."""
     dtype = fields.get("dtype", "float32")
     x = to_array(fields["input"], "input", dtype, limits)
     result = norm.normalize(variant, x, **_numerics_params(variant, fields, x, limits))
-    return {
+    payload: dict[str, Any] = {
         "variant": variant,
         "output": result.output,
         "mean": result.mean,
@@ -122,8 +127,10 @@ def normalize(variant: str, fields: Mapping[str, Any], limits: ArrayLimits) -> d
         "eps": result.eps,
         "shape": list(x.shape),
         "dtype": str(result.output.dtype),
-        "summary": {"input": _stats(x), "output": _stats(result.output)},
     }
+    if summary:
+        payload["summary"] = {"input": _stats(x), "output": _stats(result.output)}
+    return payload
 
 
 def backward(variant: str, fields: Mapping[str, Any], limits: ArrayLimits) -> dict[str, Any]:

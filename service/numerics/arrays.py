@@ -229,9 +229,14 @@ def dump_npy(array: np.ndarray) -> bytes:
     """Serialize a numeric array to .npy bytes (format 1.0, never pickled)."""
     array = np.asarray(array)
     _check_npy_dtype(array.dtype, "array")
-    stream = io.BytesIO()
-    np.lib.format.write_array(stream, array, allow_pickle=False)
-    return stream.getvalue()
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = np.ascontiguousarray(array)
+    header_data = np.lib.format.header_data_from_array_1_0(array)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, header_data)
+    # One copy of the data (header + buffer); write_array into a BytesIO and getvalue() made two.
+    data = array.T if header_data["fortran_order"] else array
+    return header.getvalue() + data.reshape(-1).view(np.uint8).data
 
 
 def load_npz(

@@ -7,12 +7,12 @@ a changed bank file or an author's PUT adds a version and attempts keep the one 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
@@ -46,14 +46,33 @@ class CurrentQuiz:
     quiz: domain.Quiz
 
 
-@functools.lru_cache(maxsize=256)
-def _quiz_from_json(definition_hash: str, definition_json: bytes) -> domain.Quiz:
-    """Versions are immutable, so a built quiz is cached by its content hash."""
-    return load_quiz(orjson.loads(definition_json))
+class _QuizCache:
+    """Built quizzes by content hash (which covers the definition and the generators' versions).
+
+    Versions are immutable, so an entry never goes stale; a hit is a dict lookup, and the
+    definition is read only on a miss."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.quizzes: dict[str, domain.Quiz] = {}
+        self.lock = threading.Lock()
+
+    def get(self, digest: str, definition: Callable[[], Any]) -> domain.Quiz:
+        quiz = self.quizzes.get(digest)
+        if quiz is None:
+            quiz = load_quiz(definition())
+            with self.lock:
+                if len(self.quizzes) >= self.size:
+                    self.quizzes.pop(next(iter(self.quizzes)))
+                self.quizzes[digest] = quiz
+        return quiz
+
+
+_quizzes = _QuizCache(256)
 
 
 def quiz_of_version(version: QuizVersion) -> domain.Quiz:
-    return _quiz_from_json(version.content_hash, orjson.dumps(version.definition))
+    return _quizzes.get(version.content_hash, lambda: version.definition)
 
 
 def _max_score(quiz: domain.Quiz) -> float:
@@ -157,15 +176,7 @@ def list_quizzes(session: Session, page: PageRequest) -> Page[QuizSummary]:
 
 def current_quiz(session: Session, slug: str) -> CurrentQuiz:
     """The current version of an active quiz (call inside a transaction); NotFound otherwise."""
-    row = session.execute(
-        select(QuizRecord.id, QuizVersion)
-        .join(QuizVersion, QuizVersion.quiz_id == QuizRecord.id)
-        .where(
-            QuizRecord.slug == slug,
-            QuizRecord.deleted_at.is_(None),
-            QuizVersion.version == QuizRecord.current_version,
-        )
-    ).first()
+    row = session.execute(_current_quiz_statement(), {"slug": slug}).first()
     if row is None:
         raise NotFound(f"There is no quiz {slug!r}.")
     quiz_id, version = row
@@ -174,9 +185,48 @@ def current_quiz(session: Session, slug: str) -> CurrentQuiz:
     )
 
 
+_SelectT = TypeVar("_SelectT", bound=Select)
+
+
+def _current_of(select_: _SelectT) -> _SelectT:
+    return select_.join(QuizVersion, QuizVersion.quiz_id == QuizRecord.id).where(
+        QuizRecord.slug == bindparam("slug"),
+        QuizRecord.deleted_at.is_(None),
+        QuizVersion.version == QuizRecord.current_version,
+    )
+
+
+# Built once: making a select and its cache key costs more than running it on these tables.
+@functools.cache
+def _current_quiz_statement() -> Select[int, QuizVersion]:
+    return _current_of(select(QuizRecord.id, QuizVersion))
+
+
+@functools.cache
+def _current_version_statement() -> Select[int, int, int, str]:
+    return _current_of(
+        select(QuizRecord.id, QuizVersion.id, QuizVersion.version, QuizVersion.content_hash)
+    )
+
+
 def get_current_quiz(session: Session, slug: str) -> CurrentQuiz:
+    """The current version of an active quiz, in its own transaction (for reading only).
+
+    Unlike `current_quiz`, it selects the version's ids and hash without its definition, which
+    is read only when the quiz is not built yet: the quiz GET and its 304s stay one light query.
+    """
     with session.begin():
-        return current_quiz(session, slug)
+        row = session.execute(_current_version_statement(), {"slug": slug}).first()
+        if row is None:
+            raise NotFound(f"There is no quiz {slug!r}.")
+        quiz_id, version_id, version, digest = row
+        quiz = _quizzes.get(
+            digest,
+            lambda: session.scalar(
+                select(QuizVersion.definition).where(QuizVersion.id == version_id)
+            ),
+        )
+    return CurrentQuiz(quiz_id, version_id, version, digest, quiz)
 
 
 def create_quiz(session: Session, definition: Mapping[str, Any]) -> CurrentQuiz:
