@@ -44,6 +44,12 @@ def dumps_bytes(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=DUMP_OPTIONS)
 
 
+def json_response(payload: Any, status: int = 200) -> Response:
+    """A JSON response built straight from `payload`, for large documents whose shape the
+    service already guarantees (a schema dump would cost more than computing them)."""
+    return Response(dumps_bytes(payload), status=status, mimetype="application/json")
+
+
 class OrjsonProvider(JSONProvider):
     """Flask's JSON provider backed by orjson (strict in, fast and NaN-free out)."""
 

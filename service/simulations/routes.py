@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from service.api import Blueprint
+from service.jsonio import json_response
 from service.settings_access import settings
 from service.simulations import schemas, services
 
@@ -28,19 +30,21 @@ class Propagation(MethodView):
     @blp.arguments(schemas.PropagationBodySchema)
     @blp.response(200, schemas.PropagationResultSchema)
     @blp.problems(400, 413, 422)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    def post(self, body: dict[str, Any]) -> Response:
         """Propagate variance through a network, analytically or by Monte Carlo.
 
         Give `weight_variance` or `init`; Monte Carlo runs costing more than
         MAX_SIMULATION_COST (width² · depth · batch) are refused with 422."""
-        return services.propagate(body, _limits())
+        # Serialized directly: dumping 10^4-10^5 layers through the schema costs more than
+        # the simulation (the schema documents the shape; tests check conformance).
+        return json_response(services.propagate(body, _limits()))
 
     @blp.arguments(schemas.PropagationQuerySchema, location="query")
     @blp.response(200, schemas.PropagationResultSchema)
     @blp.problems(422)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> Response:
         """The same simulation with its fields in the query string (for links and curl)."""
-        return services.propagate(args, _limits())
+        return json_response(services.propagate(args, _limits()))
 
 
 @blp.route("/init-schemes")

@@ -202,3 +202,29 @@ def test_mean_field_point_and_grid(client: FlaskClient, app: Flask) -> None:
     ).json
     assert grid["phase"] == [["ordered", "critical", "chaotic"]]
     assert grid["critical_sigma_w2"] == [pytest.approx(2.0)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"depth": 30, "width": 64, "init": "xavier_normal", "activation": "tanh", "backward": True},
+        {
+            "mode": "monte_carlo",
+            "depth": 3,
+            "width": 16,
+            "weight_variance": 0.1,
+            "activation": "relu",
+            "batch_size": 8,
+            "backward": True,
+        },
+        {"depth": 400, "width": 100, "weight_variance": 1.0},
+    ],
+    ids=["analytic", "monte-carlo", "overflowing"],
+)
+def test_responses_conform_to_the_documented_schema(client: FlaskClient, body: dict) -> None:
+    """The view serializes directly (no schema dump), so check the shape against the schema."""
+    from service.simulations.schemas import PropagationResultSchema
+
+    document = client.post(LESSON, json=body).json
+    assert PropagationResultSchema().validate(document) == {}
+    assert len(document["layers"]) == body["depth"]
