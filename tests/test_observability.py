@@ -82,3 +82,26 @@ def test_secrets_stay_out_of_logs(client: FlaskClient, caplog: pytest.LogCapture
         )
     assert token not in caplog.text
     assert token.split(".")[1] not in caplog.text
+
+
+def test_rate_limits_are_shared_through_redis(settings: Settings) -> None:
+    """Two apps (two workers or hosts) on one Redis count the same learner's requests together."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    shared = settings.with_overrides(
+        rate_limits_enabled=True, redis_url=url, rate_limit_attempts="3 per minute"
+    )
+    first, second = create_app(shared), create_app(shared)
+    seed_sample(first)
+    _, auth = register(first.test_client())
+    url_path = "/v1/quizzes/sample-quiz/attempts"
+    statuses = [
+        app.test_client().post(url_path, headers=auth).status_code
+        for app in (first, second, first, second)
+    ]
+    assert statuses == [201, 200, 200, 429]
