@@ -97,8 +97,8 @@ def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> dict[str,
     cost = monte_carlo_cost(spec, batch_size)
     if cost > limits.max_cost:
         raise CostLimitExceeded(
-            f"this Monte Carlo run costs width² · depth · batch = {cost:.3g}, above the limit "
-            f"of {limits.max_cost:.3g} (MAX_SIMULATION_COST); reduce width, depth or batch_size",
+            f"this Monte Carlo run costs width² · depth · batch = {cost:,}, above the limit "
+            f"of {limits.max_cost:,.0f} (MAX_SIMULATION_COST); reduce width, depth or batch_size",
             field="batch_size",
             limit_name="MAX_SIMULATION_COST",
             limit=limits.max_cost,
