@@ -46,6 +46,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: Execution option marking a read-only session's connections (SQLite begins them deferred).
+READ_ONLY_OPTION = "activation_lab_read_only"
+
 #: JSON on SQLite, JSONB on PostgreSQL.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
@@ -85,8 +88,12 @@ def create_db_engine(url: str, *, pool_size: int = 5, connect_timeout: int = 3) 
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            # Take the write lock up front: avoids SQLITE_BUSY upgrade deadlocks between workers.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock up front (no SQLITE_BUSY upgrade deadlocks between workers);
+            # read-only sessions begin deferred, so under WAL they never wait for a writer.
+            if connection.get_execution_options().get(READ_ONLY_OPTION):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(
@@ -117,6 +124,16 @@ class Database:
         self.sessionmaker = sessionmaker(
             self.engine, autobegin=False, expire_on_commit=False, autoflush=True
         )
+        # SQLite: reads skip the write lock. PostgreSQL needs no such split: reuse one factory.
+        self.read_sessionmaker = (
+            sessionmaker(
+                self.engine.execution_options(**{READ_ONLY_OPTION: True}),
+                autobegin=False,
+                expire_on_commit=False,
+            )
+            if url.startswith("sqlite")
+            else self.sessionmaker
+        )
 
     def init_app(self, app: Flask) -> None:
         app.extensions["database"] = self
@@ -139,7 +156,19 @@ def get_session() -> Session:
     return session
 
 
+def get_read_session() -> Session:
+    """The current request's session for transactions that only read (never write with it)."""
+    database = get_database()
+    if database.read_sessionmaker is database.sessionmaker:
+        return get_session()
+    if "db_read_session" not in g:
+        g.db_read_session = database.read_sessionmaker()
+    session: Session = g.db_read_session
+    return session
+
+
 def _close_request_session(_exc: BaseException | None) -> None:
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    for name in ("db_session", "db_read_session"):
+        session: Session | None = g.pop(name, None)
+        if session is not None:
+            session.close()

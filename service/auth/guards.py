@@ -11,7 +11,7 @@ from flask import current_app, g, request
 
 from service.api import Blueprint
 from service.auth.services import Principal, authenticate
-from service.db import get_session
+from service.db import get_read_session
 from service.errors import Forbidden, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +34,7 @@ def current_principal(*, required: bool = True) -> Principal | None:
     if "principal" not in g:
         credential = _credential()
         g.principal = (
-            authenticate(get_session(), credential, current_app.config["SECRET_KEY"])
+            authenticate(get_read_session(), credential, current_app.config["SECRET_KEY"])
             if credential
             else None
         )

@@ -6,7 +6,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from service.api import Blueprint
-from service.db import get_session
+from service.db import get_read_session
 from service.health import schemas, services
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness")
@@ -26,4 +26,4 @@ class Ready(MethodView):
     @blp.problems(503)
     def get(self) -> services.Readiness:
         """The database is reachable and migrated to head."""
-        return services.check_ready(get_session(), current_app.extensions["migration_heads"])
+        return services.check_ready(get_read_session(), current_app.extensions["migration_heads"])

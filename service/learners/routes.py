@@ -11,7 +11,7 @@ from flask.views import MethodView
 from service.api import Blueprint
 from service.auth.guards import guard, require_principal
 from service.auth.services import revoke_token
-from service.db import get_session
+from service.db import get_read_session, get_session
 from service.errors import Forbidden
 from service.learners import schemas, services
 from service.pagination import PageArgsSchema, page_request
@@ -50,7 +50,9 @@ class Learners(MethodView):
     @blp.response(200, schemas.LearnerListSchema)
     def get(self, args: dict[str, int]) -> Any:
         """List learners (API keys)."""
-        return services.list_learners(get_session(), page_request(args, settings().max_page_size))
+        return services.list_learners(
+            get_read_session(), page_request(args, settings().max_page_size)
+        )
 
 
 @blp.route("/learners/me")
@@ -61,7 +63,7 @@ class Me(MethodView):
         """The learner the bearer token belongs to."""
         principal = require_principal()
         assert principal.learner_id is not None
-        return services.get_learner(get_session(), principal.learner_id)
+        return services.get_learner(get_read_session(), principal.learner_id)
 
 
 @blp.route("/learners/me/token")
@@ -81,7 +83,7 @@ class LearnerResource(MethodView):
     def get(self, learner_id: uuid.UUID) -> Any:
         """One learner (the learner themself, or an API key)."""
         services.check_may_read_learner(require_principal(), learner_id)
-        return services.get_learner(get_session(), learner_id)
+        return services.get_learner(get_read_session(), learner_id)
 
     @guard(blp, learner=True, roles=("admin",))
     @blp.response(204)
@@ -100,7 +102,7 @@ class LearnerProgress(MethodView):
     def get(self, learner_id: uuid.UUID) -> services.Progress:
         """Scores and completion across the module's quizzes."""
         services.check_may_read_learner(require_principal(), learner_id)
-        return services.progress(get_session(), learner_id)
+        return services.progress(get_read_session(), learner_id)
 
 
 @blp.route("/quizzes/<string:slug>/attempts")
@@ -129,7 +131,7 @@ class AttemptResource(MethodView):
     @blp.problems(404)
     def get(self, attempt_id: uuid.UUID) -> services.AttemptView:
         """An attempt, with its graded result once submitted."""
-        return services.get_attempt(get_session(), require_principal(), attempt_id)
+        return services.get_attempt(get_read_session(), require_principal(), attempt_id)
 
 
 @blp.route("/attempts/<uuid:attempt_id>/submission")

@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from service.api import Blueprint
 from service.auth.guards import guard
-from service.db import get_session
+from service.db import get_read_session, get_session
 from service.jsonio import dumps_bytes
 from service.learners import services as learner_services
 from service.pagination import page_request
@@ -52,7 +52,9 @@ class Quizzes(MethodView):
     @blp.response(200, schemas.QuizListSchema)
     def get(self, args: dict[str, int]) -> Any:
         """List the module's quizzes."""
-        return services.list_quizzes(get_session(), page_request(args, settings().max_page_size))
+        return services.list_quizzes(
+            get_read_session(), page_request(args, settings().max_page_size)
+        )
 
     @guard(blp, roles=AUTHORS)
     @blp.arguments(schemas.QuizDefinitionBodySchema)
@@ -72,7 +74,7 @@ class QuizResource(MethodView):
         """A quiz's questions without answers (generated questions show their template).
 
         Carries an ETag; send it back in If-None-Match to get 304 while the quiz is unchanged."""
-        current = services.get_current_quiz(get_session(), slug)
+        current = services.get_current_quiz(get_read_session(), slug)
         etag = f"{current.content_hash[:32]}-v{current.version}"
         if etag in request.if_none_match:
             response = Response(status=304)
@@ -153,7 +155,7 @@ class QuizExport(MethodView):
     def get(self, args: dict[str, str], slug: str) -> Response:
         """A quiz with its answer key as JSON, GIFT or Moodle XML, for LMS import (API key)."""
         fmt = args["format"]
-        text = services.export_quiz_text(get_session(), slug, fmt)
+        text = services.export_quiz_text(get_read_session(), slug, fmt)
         extension = {"json": "json", "gift": "gift.txt", "moodle-xml": "xml"}[fmt]
         return Response(
             text,
@@ -178,14 +180,14 @@ class QuizResults(MethodView):
     def get(self, args: dict[str, Any], slug: str) -> Any:
         """Per-learner results on a quiz (API key), as JSON pages or CSV."""
         if args["format"] == "csv":
-            page = learner_services.quiz_results(get_session(), slug, None)
+            page = learner_services.quiz_results(get_read_session(), slug, None)
             return Response(
                 _results_csv(page.items),
                 mimetype="text/csv",
                 headers={"Content-Disposition": f'attachment; filename="{slug}-results.csv"'},
             )
         request_page = page_request(args, settings().max_page_size)
-        return learner_services.quiz_results(get_session(), slug, request_page)
+        return learner_services.quiz_results(get_read_session(), slug, request_page)
 
 
 def _results_csv(rows: Any) -> str:
