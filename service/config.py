@@ -90,6 +90,8 @@ class Settings:
     xapi_lrs_url: str | None = None  # XAPI_LRS_URL, LRS endpoint (POSTs go to .../statements)
     xapi_lrs_auth: str | None = field(default=None, repr=False)
     # XAPI_LRS_AUTH, the Authorization header value for the LRS, e.g. "Basic dXNlcjpwYXNz"
+    quiz_cache_seconds: float = 1.0
+    # QUIZ_CACHE_SECONDS, how long a process serves a quiz GET from memory (0: always ask the DB)
     lti_token_ttl_seconds: int = 4 * 3600  # LTI_TOKEN_TTL_SECONDS, learner tokens of LTI launches
     public_base_url: str | None = None  # PUBLIC_BASE_URL, for LTI registration JSON
     log_level: str = "INFO"  # LOG_LEVEL
@@ -139,6 +141,10 @@ class Settings:
         for name, attr in integers.items():
             if env.get(name):
                 values[attr] = _parse_number(name, env[name], int)
+        if env.get("QUIZ_CACHE_SECONDS"):
+            values["quiz_cache_seconds"] = _parse_number(
+                "QUIZ_CACHE_SECONDS", env["QUIZ_CACHE_SECONDS"], float
+            )
         if env.get("MAX_SIMULATION_COST"):
             values["max_simulation_cost"] = _parse_number(
                 "MAX_SIMULATION_COST", env["MAX_SIMULATION_COST"], float

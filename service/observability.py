@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -52,8 +52,10 @@ def configure_logging(level: str) -> None:
 
 
 def _assign_request_id() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+    g.request_id = (
+        incoming if incoming and _VALID_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+    )
     g.request_started = time.perf_counter()
 
 

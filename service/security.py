@@ -12,27 +12,31 @@ PAGE_POLICY = (
     "connect-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; "
     "form-action 'self'"
 )
+REFERRER_POLICY = "strict-origin-when-cross-origin"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def install_security_headers(app: Flask, frame_ancestors: str) -> None:
     page_policy = PAGE_POLICY.format(ancestors=frame_ancestors)
+    common = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", REFERRER_POLICY))
+    page = (*common, ("Content-Security-Policy", page_policy))
+    docs = (*common, ("X-Frame-Options", "DENY"))
+    lti = (*common, ("Content-Security-Policy", f"frame-ancestors {frame_ancestors}"))
+    api = (*common, ("Content-Security-Policy", API_POLICY), ("X-Frame-Options", "DENY"))
 
     def add_headers(response: Response) -> Response:
-        headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         path = request.path
         if path == "/" or path.startswith("/static/"):
-            headers.setdefault("Content-Security-Policy", page_policy)
+            wanted = page
         elif path.startswith("/docs"):
-            headers.setdefault("X-Frame-Options", "DENY")
+            wanted = docs
         elif path.startswith("/lti/"):
-            # LTI pages are shown inside the LMS iframe; they set their own frame-ancestors.
-            headers.setdefault("Content-Security-Policy", f"frame-ancestors {frame_ancestors}")
+            wanted = lti  # shown inside the LMS iframe; LTI pages may set their own policy
         else:
-            headers.setdefault("Content-Security-Policy", API_POLICY)
-            headers.setdefault("X-Frame-Options", "DENY")
+            wanted = api
+        headers = response.headers
+        present = {name.lower() for name, _ in headers}
+        headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
         return response
 
     app.after_request(add_headers)

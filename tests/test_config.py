@@ -23,6 +23,7 @@ def test_environment_is_parsed() -> None:
             "SECRET_KEY": "s",
             "MAX_CONTENT_LENGTH": "1024",
             "MAX_SIMULATION_COST": "1e9",
+            "QUIZ_CACHE_SECONDS": "0.25",
             "OPEN_REGISTRATION": "false",
             "CORS_ORIGINS": "https://a.example, https://b.example",
         }
@@ -31,13 +32,20 @@ def test_environment_is_parsed() -> None:
     assert settings.port == 9000
     assert settings.max_content_length == 1024
     assert settings.max_simulation_cost == 1e9
+    assert settings.quiz_cache_seconds == 0.25
     assert settings.open_registration is False
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert not settings.is_sqlite
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("PORT", "eighty"), ("OPEN_REGISTRATION", "maybe"), ("PORT", "-1")]
+    ("name", "value"),
+    [
+        ("PORT", "eighty"),
+        ("OPEN_REGISTRATION", "maybe"),
+        ("PORT", "-1"),
+        ("QUIZ_CACHE_SECONDS", "-1"),
+    ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
