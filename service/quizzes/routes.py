@@ -6,7 +6,8 @@ import csv
 import io
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 from flask.views import MethodView
 
 from service.api import Blueprint
@@ -17,6 +18,7 @@ from service.learners import services as learner_services
 from service.pagination import page_request
 from service.quizzes import domain, schemas, services
 from service.quizzes.interchange import MEDIA_TYPES
+from service.quizzes.preview_cache import PreviewCache, RenderedQuiz
 from service.settings_access import settings
 
 blp = Blueprint("quizzes", __name__, url_prefix="/v1/quizzes", description="Quizzes")
@@ -65,6 +67,17 @@ class Quizzes(MethodView):
         return _preview(services.create_quiz(get_session(), body))
 
 
+def _preview_cache() -> PreviewCache:
+    cache: PreviewCache = current_app.extensions["quiz_preview_cache"]
+    return cache
+
+
+@blp.record_once
+def _install_preview_cache(state: BlueprintSetupState) -> None:
+    ttl = state.app.config["SETTINGS"].quiz_cache_seconds
+    state.app.extensions["quiz_preview_cache"] = PreviewCache(ttl)
+
+
 @blp.route("/<string:slug>")
 class QuizResource(MethodView):
     @blp.response(200, schemas.QuizSchema)
@@ -73,18 +86,25 @@ class QuizResource(MethodView):
     def get(self, slug: str) -> Any:
         """A quiz's questions without answers (generated questions show their template).
 
-        Carries an ETag; send it back in If-None-Match to get 304 while the quiz is unchanged."""
-        current = services.get_current_quiz(get_read_session(), slug)
-        etag = f"{current.content_hash[:32]}-v{current.version}"
-        if etag in request.if_none_match:
+        Carries an ETag; send it back in If-None-Match to get 304 while the quiz is unchanged.
+        A new version shows on every server within QUIZ_CACHE_SECONDS (default 1 s)."""
+        cache = _preview_cache()
+        rendered = cache.get(slug)
+        if rendered is None:
+            current = services.get_current_quiz(get_read_session(), slug)
+            rendered = RenderedQuiz(
+                f"{current.content_hash[:32]}-v{current.version}", _rendered_preview(current)
+            )
+            cache.put(slug, rendered)
+        if rendered.etag in request.if_none_match:
             response = Response(status=304)
-            response.set_etag(etag)
+            response.set_etag(rendered.etag)
             return response
         return Response(
-            _rendered_preview(current),
+            rendered.body,
             status=200,
             mimetype="application/json",
-            headers={"ETag": f'"{etag}"', "Cache-Control": "no-cache"},
+            headers={"ETag": f'"{rendered.etag}"', "Cache-Control": "no-cache"},
         )
 
     @guard(blp, roles=AUTHORS)
@@ -93,7 +113,9 @@ class QuizResource(MethodView):
     @blp.problems(404, 409, 422)
     def put(self, body: dict[str, Any], slug: str) -> dict[str, Any]:
         """Replace a quiz's content (author API key): a new version; attempts keep theirs."""
-        return _preview(services.replace_quiz(get_session(), slug, body))
+        current = services.replace_quiz(get_session(), slug, body)
+        _preview_cache().forget(slug)
+        return _preview(current)
 
     @guard(blp, roles=AUTHORS)
     @blp.response(204)
@@ -101,6 +123,7 @@ class QuizResource(MethodView):
     def delete(self, slug: str) -> None:
         """Soft-delete a quiz (author API key): hidden, while past results stay readable."""
         services.delete_quiz(get_session(), slug)
+        _preview_cache().forget(slug)
 
 
 @blp.route("/import")
