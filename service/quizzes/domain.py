@@ -299,6 +299,11 @@ class Quiz:
     description: str
     settings: QuizSettings
     questions: tuple[Question, ...]
+    # Attempts instantiated so far (seed -> questions): a start and its submission draw the
+    # same numbers, so the second is a lookup. Not part of the quiz's value.
+    _instances: dict[int, tuple[InstantiatedQuestion, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "questions", tuple(self.questions))
@@ -369,12 +374,24 @@ def instantiate_question(
     )
 
 
+INSTANCES_KEPT = 1024
+
+
 def instantiate(quiz: Quiz, seed: int) -> tuple[InstantiatedQuestion, ...]:
-    """Every question of `quiz` as attempt `seed` sees it (quiz order; choices maybe shuffled)."""
-    return tuple(
-        instantiate_question(question, seed, quiz.settings.shuffle_choices)
-        for question in quiz.questions
-    )
+    """Every question of `quiz` as attempt `seed` sees it (quiz order; choices maybe shuffled).
+
+    A pure function of (quiz, seed), so the last INSTANCES_KEPT seeds are kept on the quiz."""
+    kept = quiz._instances
+    instances = kept.get(seed)
+    if instances is None:
+        instances = tuple(
+            instantiate_question(question, seed, quiz.settings.shuffle_choices)
+            for question in quiz.questions
+        )
+        if len(kept) >= INSTANCES_KEPT:
+            kept.clear()
+        kept[seed] = instances
+    return instances
 
 
 # ---------------------------------------------------------------------------------------------

@@ -415,7 +415,8 @@ def test_pass_fraction_is_exact() -> None:
 
 def test_generated_question_same_seed_same_question_and_answer() -> None:
     quiz = make_quiz(GENERATED)
-    first, again = instantiate(quiz, 42)[0], instantiate(quiz, 42)[0]
+    # A second quiz object: equal draws from a fresh start, not from the first one's memo.
+    first, again = instantiate(quiz, 42)[0], instantiate(make_quiz(GENERATED), 42)[0]
     assert first == again
     n = first.params["n"]
     assert first.prompt == f"Start at 1 and double {n} times. What do you get?"
@@ -424,6 +425,18 @@ def test_generated_question_same_seed_same_question_and_answer() -> None:
     assert result_of(quiz, {"gen": str(2**n)}, 42)["gen"].correct
     assert result_of(quiz, {"gen": f"2^{n}"}, 42)["gen"].correct
     assert result_of(quiz, {"gen": 2**n}, 42)["gen"].correct_answer == 2**n
+
+
+def test_instantiations_are_kept_per_quiz_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(domain, "INSTANCES_KEPT", 3)
+    quiz = make_quiz(GENERATED)
+    first = instantiate(quiz, 1)
+    assert instantiate(quiz, 1) is first
+    for seed in (2, 3, 4):
+        instantiate(quiz, seed)
+    assert len(quiz._instances) <= 3
+    assert instantiate(quiz, 1) == first
+    assert quiz == make_quiz(GENERATED)  # the memo is not part of the quiz's value
 
 
 def test_generated_question_differs_between_attempts() -> None:

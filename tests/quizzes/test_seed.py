@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -49,7 +51,7 @@ def test_a_changed_bank_file_adds_a_version(app: Flask) -> None:
     with app.extensions["database"].sessionmaker() as session:
         seed_bank(session)
     quizzes = [entry.quiz for entry in load_bank()]
-    changed = quizzes[0].__class__(**{**quizzes[0].__dict__, "title": "A new title"})
+    changed = dataclasses.replace(quizzes[0], title="A new title")
     with app.extensions["database"].sessionmaker() as session:
         outcome = seed_quizzes(session, [changed, *quizzes[1:]])
     assert outcome[changed.slug] == "updated"
