@@ -19,8 +19,7 @@ from service.learners.models import SUBMITTED, Attempt, Learner
 from service.lti.ags import enqueue_score
 from service.lti.models import LtiLaunchContext
 from service.quizzes import domain
-from service.quizzes.models import QuizRecord, QuizVersion
-from service.quizzes.services import quiz_of_version
+from service.quizzes.models import QuizRecord
 from service.xapi.forwarding import enqueue_statements
 from service.xapi.services import record_statements
 from service.xapi.statements import Actor, Submission, build_statements, outcomes_from_result
@@ -35,21 +34,29 @@ def attempt_submitted(
     attempt: Attempt,
     result: dict[str, Any],
     *,
+    quiz: domain.Quiz,
     submitted_at: datetime,
     answers: dict[str, Any],
 ) -> None:
     """Record the submission's xAPI statements, queue them for the LRS when XAPI_LRS_URL is
     set, and queue the LMS score when the attempt came from an LTI launch with a line item."""
     settings = _settings()
-    learner = session.get_one(Learner, attempt.learner_id)
-    record = session.get_one(QuizRecord, attempt.quiz_id)
-    quiz = quiz_of_version(session.get_one(QuizVersion, attempt.quiz_version_id))
+    learner = session.execute(
+        select(
+            Learner.id,
+            Learner.display_name,
+            Learner.issuer,
+            Learner.subject,
+            QuizRecord.slug,
+            QuizRecord.title,
+        ).where(Learner.id == attempt.learner_id, QuizRecord.id == attempt.quiz_id)
+    ).one()
     base_url = settings.public_base_url if settings else None
     submission = Submission(
         attempt_id=attempt.id,
         attempt_number=attempt.attempt_number,
-        quiz_slug=record.slug,
-        quiz_title=record.title,
+        quiz_slug=learner.slug,
+        quiz_title=learner.title,
         started_at=attempt.started_at,
         submitted_at=submitted_at,
         score=float(result["score"]),

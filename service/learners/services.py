@@ -189,7 +189,10 @@ def check_may_read_learner(principal: Principal, learner_id: uuid.UUID) -> None:
 
 
 def _attempt_view(attempt: Attempt, slug: str, version: QuizVersion) -> AttemptView:
-    quiz = quiz_of_version(version)
+    return _view_of(attempt, slug, quiz_of_version(version), version.version)
+
+
+def _view_of(attempt: Attempt, slug: str, quiz: domain.Quiz, version_number: int) -> AttemptView:
     view = domain.public_view(quiz, attempt.seed)
     result = None
     if attempt.status == SUBMITTED and attempt.result is not None:
@@ -197,7 +200,7 @@ def _attempt_view(attempt: Attempt, slug: str, version: QuizVersion) -> AttemptV
     return AttemptView(
         id=attempt.id,
         quiz=slug,
-        quiz_version=version.version,
+        quiz_version=version_number,
         attempt_number=attempt.attempt_number,
         status=attempt.status,
         started_at=attempt.started_at,
@@ -257,8 +260,7 @@ def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[A
                 )
                 session.add(attempt)
                 session.flush()
-                version = session.get_one(QuizVersion, current.version_id)
-                return _attempt_view(attempt, slug, version), True
+                return _view_of(attempt, slug, current.quiz, current.version), True
         except IntegrityError:
             continue  # a concurrent start won the race: the next round returns its attempt
     raise Conflict("The attempt could not be started because of concurrent requests; retry.")
@@ -340,12 +342,25 @@ def submit_attempt(
         if won != 1:
             session.refresh(attempt)
             return _replay_or_conflict(session, attempt, idempotency_key)
-        events.attempt_submitted(session, attempt, result, submitted_at=now, answers=answers)
-        passed_before = _passed_before(session, attempt)
-        session.refresh(attempt)
-        return _submission_view(
-            attempt, _reviewed(result, quiz, passed_before=passed_before), replayed=False
+        events.attempt_submitted(
+            session, attempt, result, quiz=quiz, submitted_at=now, answers=answers
         )
+        # Only an unpassed attempt under "after_pass" depends on earlier attempts.
+        passed_before = (
+            not result["passed"]
+            and quiz.settings.show_correct_answers == "after_pass"
+            and _passed_before(session, attempt)
+        )
+        shown = _reviewed(result, quiz, passed_before=passed_before)
+    # The UPDATE above set these; the loaded row is not read again.
+    return SubmissionView(
+        attempt_id=attempt.id,
+        submitted_at=now,
+        score=shown["score"],
+        max_score=shown["max_score"],
+        passed=shown["passed"],
+        results=shown["results"],
+    )
 
 
 def _passed_before(session: Session, attempt: Attempt) -> bool:
