@@ -16,10 +16,13 @@ REFERRER_POLICY = "strict-origin-when-cross-origin"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
+Pairs = tuple[tuple[str, str], ...]
+
+
 def install_security_headers(app: Flask, frame_ancestors: str) -> None:
     page_policy = PAGE_POLICY.format(ancestors=frame_ancestors)
-    common = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", REFERRER_POLICY))
-    page = (*common, ("Content-Security-Policy", page_policy))
+    common: Pairs = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", REFERRER_POLICY))
+    page: Pairs = (*common, ("Content-Security-Policy", page_policy))
     docs = (*common, ("X-Frame-Options", "DENY"))
     lti = (*common, ("Content-Security-Policy", f"frame-ancestors {frame_ancestors}"))
     api = (*common, ("Content-Security-Policy", API_POLICY), ("X-Frame-Options", "DENY"))

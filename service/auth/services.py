@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from service.auth import credentials
@@ -53,6 +53,15 @@ def issue_learner_token(
     return IssuedToken(issued.plaintext, expires_at)
 
 
+# Plain columns, not an ORM object: a learner request checks its token first, every time.
+_TOKEN_STATEMENT = select(
+    LearnerToken.secret_hash,
+    LearnerToken.revoked_at,
+    LearnerToken.expires_at,
+    LearnerToken.learner_id,
+).where(LearnerToken.id == bindparam("token_id"))
+
+
 def authenticate(session: Session, credential: str, secret_key: str) -> Principal:
     """The principal behind a bearer token or API key; Unauthorized when it is not valid."""
     with session.begin():
@@ -67,14 +76,20 @@ def authenticate(session: Session, credential: str, secret_key: str) -> Principa
                 raise Unauthorized("The API key is not valid or has been revoked.")
             return Principal("api_key", key.id, role=key.role)
         token_id = credentials.parse_token_id(credential)
-        token = session.get(LearnerToken, token_id) if token_id else None
-        if token is None or not credentials.hashes_match(token.secret_hash, secret_key, credential):
+        token = (
+            session.execute(_TOKEN_STATEMENT, {"token_id": token_id}).first() if token_id else None
+        )
+        if (
+            token_id is None
+            or token is None
+            or not credentials.hashes_match(token.secret_hash, secret_key, credential)
+        ):
             raise Unauthorized("The bearer token is not valid.")
         if token.revoked_at is not None:
             raise Unauthorized("The bearer token has been revoked.")
         if token.expires_at <= utcnow():
             raise Unauthorized("The bearer token has expired.")
-        return Principal("learner", token.id, learner_id=token.learner_id)
+        return Principal("learner", token_id, learner_id=token.learner_id)
 
 
 def revoke_token(session: Session, token_id: uuid.UUID) -> None:
