@@ -26,6 +26,7 @@ are cached, then evaluate the moments of all layers in one vectorized pass.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -38,12 +39,16 @@ from service.numerics.network import (
     LayerStats,
     NetworkSpec,
     PropagationResult,
-    log10_values,
-    plain_values,
     summarize,
 )
 
-__all__ = ["analytic_propagation", "monte_carlo_cost", "monte_carlo_propagation"]
+__all__ = [
+    "AnalyticColumns",
+    "analytic_columns",
+    "analytic_propagation",
+    "monte_carlo_cost",
+    "monte_carlo_propagation",
+]
 
 _LN10: Final = math.log(10.0)
 _LOG10_EPS: Final = math.log10(NORM_EPS)
@@ -70,10 +75,18 @@ def _normalized_input(log10_statistic: float) -> float:
     return log10_statistic - _log10_add(log10_statistic, _LOG10_EPS)
 
 
+def _per_layer(values: tuple[float, ...]) -> FloatArray:
+    """A spec's per-layer tuple as float64. A uniform tuple (one width, one weight variance:
+    the usual request) is filled without converting 10^4 Python numbers one by one."""
+    if values and values.count(values[0]) == len(values):
+        return np.full(len(values), float(values[0]))
+    return np.fromiter(values, dtype=np.float64, count=len(values))
+
+
 def _fan_scales(spec: NetworkSpec) -> FloatArray:
     """log10(n_{l-1} · v_l) per layer, shape (L,); -inf where v_l = 0."""
-    fan_in = np.log10(np.asarray(spec.widths[:-1], dtype=np.float64))
-    variances = np.asarray(spec.weight_variances, dtype=np.float64)
+    fan_in = np.log10(_per_layer(spec.widths[:-1]))
+    variances = _per_layer(spec.weight_variances)
     with np.errstate(divide="ignore"):
         return np.asarray(fan_in + np.log10(variances), dtype=np.float64)
 
@@ -93,9 +106,7 @@ def _vectorized_linear_family(
     log10_input = math.log10(spec.input_variance)
     if spec.bias_variance == 0.0:
         log10_products = np.cumsum(log10_factors)
-        factors = np.asarray(spec.widths[:-1], dtype=np.float64) * np.asarray(
-            spec.weight_variances, dtype=np.float64
-        )
+        factors = _per_layer(spec.widths[:-1]) * _per_layer(spec.weight_variances)
         factors[1:] *= 0.5 * (1.0 + slope * slope)
         with np.errstate(over="ignore", under="ignore"):
             plain = np.asarray(spec.input_variance * np.cumprod(factors), dtype=np.float64)
@@ -176,10 +187,8 @@ def _backward(
     spec: NetworkSpec, log10_q: FloatArray, moments: GaussianMoments, fan_scales: FloatArray
 ) -> FloatArray:
     """log10 Var(∂loss/∂h_{l-1}) for l = 1..L, shape (L,)."""
-    widths = np.asarray(spec.widths, dtype=np.float64)
-    variances = np.asarray(spec.weight_variances, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        step = np.log10(widths[1:]) + np.log10(variances)
+        step = np.log10(_per_layer(spec.widths[1:])) + np.log10(_per_layer(spec.weight_variances))
     step = step + moments.log10_derivative_second_moment
     if spec.normalization is not None:
         if spec.normalization == "batch":
@@ -194,8 +203,48 @@ def _backward(
     return np.asarray(np.cumsum(step[::-1])[::-1], dtype=np.float64)
 
 
-def analytic_propagation(spec: NetworkSpec, *, backward: bool = False) -> PropagationResult:
-    """Mean-field variances of every layer (see the module docstring for the recursion)."""
+@dataclass(frozen=True)
+class AnalyticColumns:
+    """The analytic answer column-wise: one read-only float64 array of shape (depth,) per
+    per-layer quantity, and the summary. A non-finite entry (inf or NaN) is what LayerStats
+    reports as None: a plain value that overflows a double, or the log10 of an exact 0.
+    grad_variance / log10_grad_variance are None unless backward.
+    """
+
+    spec: NetworkSpec
+    backward: bool
+    preactivation_variance: FloatArray
+    log10_preactivation_variance: FloatArray
+    variance: FloatArray
+    log10_variance: FloatArray
+    mean: FloatArray
+    grad_variance: FloatArray | None
+    log10_grad_variance: FloatArray | None
+    final_variance: float | None
+    log10_final_variance: float | None
+    regime: str
+    gain_per_layer: float | None
+    log10_gain_per_layer: float | None
+
+
+def _read_only(array: FloatArray) -> FloatArray:
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    array.flags.writeable = False
+    return array
+
+
+def _power10(log10_array: FloatArray) -> FloatArray:
+    with np.errstate(over="ignore", under="ignore"):
+        return np.asarray(np.power(10.0, log10_array), dtype=np.float64)
+
+
+def _nullable(array: FloatArray) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in array.tolist()]
+
+
+def analytic_columns(spec: NetworkSpec, *, backward: bool = False) -> AnalyticColumns:
+    """Mean-field variances of every layer as arrays (see the module docstring for the
+    recursion); analytic_propagation gives the same numbers as LayerStats objects."""
     fan_scales = _fan_scales(spec)
     plain_q: FloatArray | None = None
     vectorized = (
@@ -208,29 +257,61 @@ def analytic_propagation(spec: NetworkSpec, *, backward: bool = False) -> Propag
         log10_input = log10_q
     else:
         log10_q, log10_input = _recursion(spec, fan_scales)
-    moments = _unique_moments(spec, log10_input)
+    if spec.activation in _LINEAR_FAMILY:
+        # Closed forms, elementwise: cheaper than finding the distinct inputs first.
+        moments = gaussian_moments(spec.activation, log10_input, spec.negative_slope)
+    else:
+        moments = _unique_moments(spec, log10_input)
 
-    q_values = plain_values(log10_q)
-    variance_values = plain_values(moments.log10_variance)
     if plain_q is not None:
         # Keep exact products exact: Var(h) / q is a constant for these activations.
         ratio = 10.0 ** float(moments.log10_variance[0] - log10_input[0])
         with np.errstate(over="ignore", under="ignore"):
-            exact_variance = plain_q * ratio if ratio != 1.0 else plain_q
-        q_values = [v if math.isfinite(v) else None for v in plain_q.tolist()]
-        variance_values = [v if math.isfinite(v) else None for v in exact_variance.tolist()]
-    means = [
-        None if value is None else sign * value
-        for sign, value in zip(
-            moments.mean_sign.tolist(), plain_values(moments.log10_abs_mean), strict=True
-        )
-    ]
-    grads: list[float | None] = [None] * spec.depth
-    log10_grads: list[float | None] = [None] * spec.depth
+            variance = plain_q * ratio if ratio != 1.0 else plain_q
+        preactivation = plain_q
+    else:
+        preactivation = _power10(log10_q)
+        variance = _power10(moments.log10_variance)
+    with np.errstate(invalid="ignore"):  # 0 · inf: the mean overflows, reported as null
+        mean = moments.mean_sign * _power10(moments.log10_abs_mean)
+    grad: FloatArray | None = None
+    log10_grad: FloatArray | None = None
     if backward:
         log10_grad = _backward(spec, log10_q, moments, fan_scales)
-        grads, log10_grads = plain_values(log10_grad), log10_values(log10_grad)
+        grad = _read_only(_power10(log10_grad))
+        log10_grad = _read_only(log10_grad)
 
+    final_log10 = float(moments.log10_variance[-1])
+    final, final_log10_value, regime, gain, log10_gain = summarize(
+        final_log10, spec.input_variance, spec.depth
+    )
+    last = float(variance[-1])
+    if math.isfinite(last) and final is not None:
+        final = last
+    return AnalyticColumns(
+        spec=spec,
+        backward=backward,
+        preactivation_variance=_read_only(preactivation),
+        log10_preactivation_variance=_read_only(log10_q),
+        variance=_read_only(variance),
+        log10_variance=_read_only(moments.log10_variance),
+        mean=_read_only(mean),
+        grad_variance=grad,
+        log10_grad_variance=log10_grad,
+        final_variance=final,
+        log10_final_variance=final_log10_value,
+        regime=regime,
+        gain_per_layer=gain,
+        log10_gain_per_layer=log10_gain,
+    )
+
+
+def analytic_propagation(spec: NetworkSpec, *, backward: bool = False) -> PropagationResult:
+    """Mean-field variances of every layer (see the module docstring for the recursion), one
+    LayerStats per layer; analytic_columns gives the same numbers without per-layer objects."""
+    columns = analytic_columns(spec, backward=backward)
+    depth = spec.depth
+    nothing: list[float | None] = [None] * depth
     layers = tuple(
         LayerStats(
             index=i + 1,
@@ -247,32 +328,28 @@ def analytic_propagation(spec: NetworkSpec, *, backward: bool = False) -> Propag
         for i, (q, log10_q_value, variance, log10_variance, mean, grad, log10_grad_value) in (
             enumerate(
                 zip(
-                    q_values,
-                    log10_values(log10_q),
-                    variance_values,
-                    log10_values(moments.log10_variance),
-                    means,
-                    grads,
-                    log10_grads,
+                    _nullable(columns.preactivation_variance),
+                    _nullable(columns.log10_preactivation_variance),
+                    _nullable(columns.variance),
+                    _nullable(columns.log10_variance),
+                    _nullable(columns.mean),
+                    nothing if columns.grad_variance is None else _nullable(columns.grad_variance),
+                    nothing
+                    if columns.log10_grad_variance is None
+                    else _nullable(columns.log10_grad_variance),
                     strict=True,
                 )
             )
         )
     )
-    final_log10 = float(moments.log10_variance[-1])
-    final, final_log10_value, regime, gain, log10_gain = summarize(
-        final_log10, spec.input_variance, spec.depth
-    )
-    if layers[-1].variance is not None and final is not None:
-        final = layers[-1].variance
     return PropagationResult(
         mode="analytic",
         spec=spec,
         layers=layers,
-        final_variance=final,
-        log10_final_variance=final_log10_value,
-        regime=regime,
-        gain_per_layer=gain,
-        log10_gain_per_layer=log10_gain,
+        final_variance=columns.final_variance,
+        log10_final_variance=columns.log10_final_variance,
+        regime=columns.regime,
+        gain_per_layer=columns.gain_per_layer,
+        log10_gain_per_layer=columns.log10_gain_per_layer,
         backward=backward,
     )
