@@ -96,7 +96,7 @@ class QuizResource(MethodView):
                 f"{current.content_hash[:32]}-v{current.version}", _rendered_preview(current)
             )
             cache.put(slug, rendered)
-        if rendered.etag in request.if_none_match:
+        if request.if_none_match.contains_weak(rendered.etag):
             response = Response(status=304)
             response.set_etag(rendered.etag)
             return response

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 
 from service.api import Blueprint
-from service.jsonio import json_response
 from service.settings_access import settings
 from service.simulations import schemas, services
 
@@ -25,6 +24,11 @@ def _limits() -> services.SimulationLimits:
     return services.SimulationLimits(config.max_simulation_cost, config.max_analytic_depth)
 
 
+# The GET form's answer depends on the query alone; after a deploy (numerics may change) a
+# client revalidates within five minutes, and a revalidation costs a request, not a download.
+PROPAGATION_CACHE_CONTROL = "public, max-age=300, must-revalidate"
+
+
 @blp.route("/propagation")
 class Propagation(MethodView):
     @blp.arguments(schemas.PropagationBodySchema)
@@ -35,16 +39,29 @@ class Propagation(MethodView):
 
         Give `weight_variance` or `init`; Monte Carlo runs costing more than
         MAX_SIMULATION_COST (width² · depth · batch) are refused with 422."""
-        # Serialized directly: dumping 10^4-10^5 layers through the schema costs more than
-        # the simulation (the schema documents the shape; tests check conformance).
-        return json_response(services.propagate(body, _limits()))
+        # Rendered directly: dumping 10^4-10^5 layers through the schema costs more than the
+        # simulation (the schema documents the shape; tests check conformance).
+        answer = services.propagate(body, _limits())
+        return Response(answer.body, mimetype="application/json")
 
     @blp.arguments(schemas.PropagationQuerySchema, location="query")
     @blp.response(200, schemas.PropagationResultSchema)
+    @blp.alt_response(304, description="Not modified (If-None-Match matched the ETag)")
     @blp.problems(422)
     def get(self, args: dict[str, Any]) -> Response:
-        """The same simulation with its fields in the query string (for links and curl)."""
-        return json_response(services.propagate(args, _limits()))
+        """The same simulation with its fields in the query string (for links and curl).
+
+        Carries a strong ETag (a digest of the answer); send it back in If-None-Match to get
+        304 while the answer is unchanged."""
+        answer = services.propagate(args, _limits())
+        response = Response(
+            answer.body,
+            mimetype="application/json",
+            headers={"Cache-Control": PROPAGATION_CACHE_CONTROL},
+        )
+        response.set_etag(answer.etag)
+        response.make_conditional(request)  # 304 when If-None-Match matches (weakly)
+        return response
 
 
 @blp.route("/init-schemes")

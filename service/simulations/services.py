@@ -1,19 +1,27 @@
 """Simulations: build the network spec from a request, run it within the service's limits,
-and flatten the numerics' dataclasses into the response shape."""
+and render the answer: analytic answers column-wise (rendering.analytic_body) and kept in a
+small LRU, Monte Carlo answers by flattening the numerics' dataclasses."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+import orjson
+
+from service.jsonio import dumps_bytes
 from service.numerics.errors import CostLimitExceeded
 from service.numerics.initializers import init_scheme_table
 from service.numerics.mean_field import mean_field_grid, mean_field_point
 from service.numerics.monte_carlo import monte_carlo_cost, monte_carlo_propagation
 from service.numerics.network import LayerStats, PropagationResult, build_network_spec
-from service.numerics.propagation import analytic_propagation
+from service.numerics.propagation import analytic_columns
+from service.simulations.rendering import analytic_body
 
 SPEC_FIELDS = (
     "depth",
@@ -34,6 +42,88 @@ SPEC_FIELDS = (
 class SimulationLimits:
     max_cost: float  # MAX_SIMULATION_COST, width² · depth · batch
     max_analytic_depth: int  # MAX_ANALYTIC_DEPTH
+
+
+class Answer:
+    """A rendered JSON answer and its strong ETag: a digest of the bytes, made on first use
+    (only the GET form needs it) and kept with the answer."""
+
+    __slots__ = ("_etag", "body")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self._etag: str | None = None
+
+    @property
+    def etag(self) -> str:
+        if self._etag is None:
+            self._etag = hashlib.sha256(self.body).hexdigest()[:32]
+        return self._etag
+
+
+class AnswerCache:
+    """A per-process LRU of rendered answers bounded by total bytes and by entries. An answer
+    larger than max_entry_bytes is not kept. Thread-safe (gthread workers)."""
+
+    def __init__(self, max_bytes: int, max_entries: int, max_entry_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.max_entry_bytes = min(max_entry_bytes, max_bytes)
+        self._answers: OrderedDict[bytes, Answer] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> Answer | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
+
+    def put(self, key: bytes, answer: Answer) -> None:
+        size = len(answer.body)
+        if size > self.max_entry_bytes:
+            return
+        with self._lock:
+            previous = self._answers.pop(key, None)
+            if previous is not None:
+                self._bytes -= len(previous.body)
+            self._answers[key] = answer
+            self._bytes += size
+            while self._bytes > self.max_bytes or len(self._answers) > self.max_entries:
+                _, evicted = self._answers.popitem(last=False)
+                self._bytes -= len(evicted.body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+            self._bytes = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
+# 32 MiB per process: about eleven 10,000-layer answers (2.8 MB each); answers above 8 MiB
+# (over ~30,000 layers) are rendered every time.
+ANALYTIC_ANSWERS: Final = AnswerCache(max_bytes=32 << 20, max_entries=256, max_entry_bytes=8 << 20)
+_KEY_FIELDS: Final = (*SPEC_FIELDS, "backward")
+
+
+def _analytic_key(request: Mapping[str, Any]) -> bytes | None:
+    """A digest of the canonical validated parameters the analytic answer is a function of,
+    written as JSON: typed (1 and 1.0, 0.0 and -0.0 stay apart), absent and null alike (both
+    mean the default). A digest, so that a key stays small beside a long `widths`. None when
+    they cannot be written (an integer beyond 64 bits, refused by the spec anyway).
+    """
+    try:
+        text = orjson.dumps([request.get(name) for name in _KEY_FIELDS])
+    except orjson.JSONEncodeError:
+        return None
+    return hashlib.sha256(text).digest()
 
 
 def _layer(layer: LayerStats, edges: tuple[float, ...] | None) -> dict[str, Any]:
@@ -79,20 +169,40 @@ def _response(result: PropagationResult) -> dict[str, Any]:
     }
 
 
-def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> dict[str, Any]:
-    """Run an analytic or Monte Carlo propagation; refuses work above the configured limits."""
-    spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
+def _check_analytic_depth(depth: int, limits: SimulationLimits) -> None:
+    if depth > limits.max_analytic_depth:
+        raise CostLimitExceeded(
+            f"depth {depth} is above the analytic limit of {limits.max_analytic_depth} "
+            "layers (MAX_ANALYTIC_DEPTH)",
+            field="depth",
+            limit_name="MAX_ANALYTIC_DEPTH",
+            limit=limits.max_analytic_depth,
+            cost=depth,
+        )
+
+
+def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> Answer:
+    """Run an analytic or Monte Carlo propagation; refuses work above the configured limits.
+
+    `request` is validated by the route's schema. An analytic answer is a pure function of it,
+    so it is rendered once and kept in ANALYTIC_ANSWERS (the depth limit is checked every time:
+    it is configuration, not part of the answer).
+    """
     if request.get("mode", "analytic") == "analytic":
-        if spec.depth > limits.max_analytic_depth:
-            raise CostLimitExceeded(
-                f"depth {spec.depth} is above the analytic limit of {limits.max_analytic_depth} "
-                "layers (MAX_ANALYTIC_DEPTH)",
-                field="depth",
-                limit_name="MAX_ANALYTIC_DEPTH",
-                limit=limits.max_analytic_depth,
-                cost=spec.depth,
-            )
-        return _response(analytic_propagation(spec, backward=request.get("backward", False)))
+        key = _analytic_key(request)
+        cached = None if key is None else ANALYTIC_ANSWERS.get(key)
+        if cached is not None:
+            _check_analytic_depth(request["depth"], limits)
+            return cached
+        spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
+        _check_analytic_depth(spec.depth, limits)
+        answer = Answer(
+            analytic_body(analytic_columns(spec, backward=request.get("backward", False)))
+        )
+        if key is not None:
+            ANALYTIC_ANSWERS.put(key, answer)
+        return answer
+    spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
     batch_size = request.get("batch_size", 256)
     cost = monte_carlo_cost(spec, batch_size)
     if cost > limits.max_cost:
@@ -107,16 +217,15 @@ def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> dict[str,
     options: dict[str, Any] = {"histogram_bins": request.get("histogram_bins", 40)}
     if request.get("histogram_range") is not None:
         options["histogram_range"] = tuple(request["histogram_range"])
-    return _response(
-        monte_carlo_propagation(
-            spec,
-            batch_size=batch_size,
-            seed=request.get("seed", 0),
-            backward=request.get("backward", False),
-            max_cost=limits.max_cost,
-            **options,
-        )
+    result = monte_carlo_propagation(
+        spec,
+        batch_size=batch_size,
+        seed=request.get("seed", 0),
+        backward=request.get("backward", False),
+        max_cost=limits.max_cost,
+        **options,
     )
+    return Answer(dumps_bytes(_response(result)))
 
 
 def init_schemes(negative_slope: float) -> dict[str, Any]:

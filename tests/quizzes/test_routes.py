@@ -46,6 +46,16 @@ def test_preview_hides_answers_and_supports_etag(app: Flask, client: FlaskClient
     cached = client.get("/v1/quizzes/sample-quiz", headers={"If-None-Match": etag})
     assert cached.status_code == 304
     assert cached.data == b""
+    # If-None-Match compares weakly (RFC 9110 13.1.2): a W/ tag or * matches too.
+    for header in (f"W/{etag}", '"other", ' + etag, "*"):
+        assert (
+            client.get("/v1/quizzes/sample-quiz", headers={"If-None-Match": header}).status_code
+            == 304
+        )
+    assert (
+        client.get("/v1/quizzes/sample-quiz", headers={"If-None-Match": '"other"'}).status_code
+        == 200
+    )
 
 
 def test_etag_changes_with_the_content(app: Flask, client: FlaskClient) -> None:
