@@ -49,7 +49,10 @@ def attempt_submitted(
             Learner.subject,
             QuizRecord.slug,
             QuizRecord.title,
-        ).where(Learner.id == attempt.learner_id, QuizRecord.id == attempt.quiz_id)
+        )
+        .select_from(Learner)
+        .join(QuizRecord, QuizRecord.id == attempt.quiz_id)  # one row each: names in one query
+        .where(Learner.id == attempt.learner_id)
     ).one()
     base_url = settings.public_base_url if settings else None
     submission = Submission(
