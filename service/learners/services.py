@@ -25,7 +25,7 @@ from service.learners.models import OPEN, SUBMITTED, Attempt, Learner
 from service.pagination import Page, PageRequest
 from service.quizzes import domain
 from service.quizzes.models import QuizRecord, QuizVersion
-from service.quizzes.services import current_quiz, quiz_of_version
+from service.quizzes.services import current_quiz, quiz_of_version, quiz_of_version_id
 
 START_RETRIES = 3
 
@@ -188,10 +188,6 @@ def check_may_read_learner(principal: Principal, learner_id: uuid.UUID) -> None:
 # Attempts
 
 
-def _attempt_view(attempt: Attempt, slug: str, version: QuizVersion) -> AttemptView:
-    return _view_of(attempt, slug, quiz_of_version(version), version.version)
-
-
 def _view_of(attempt: Attempt, slug: str, quiz: domain.Quiz, version_number: int) -> AttemptView:
     view = domain.public_view(quiz, attempt.seed)
     result = None
@@ -236,8 +232,8 @@ def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[A
                     )
                 )
                 if open_attempt is not None:
-                    version = session.get_one(QuizVersion, open_attempt.quiz_version_id)
-                    return _attempt_view(open_attempt, slug, version), False
+                    number, quiz = quiz_of_version_id(session, open_attempt.quiz_version_id)
+                    return _view_of(open_attempt, slug, quiz, number), False
                 used, last_number = session.execute(
                     select(func.count(), func.max(Attempt.attempt_number)).where(
                         Attempt.learner_id == learner_id, Attempt.quiz_id == current.quiz_id
@@ -277,10 +273,10 @@ def _owned_attempt(session: Session, principal: Principal, attempt_id: uuid.UUID
 def get_attempt(session: Session, principal: Principal, attempt_id: uuid.UUID) -> AttemptView:
     with session.begin():
         attempt = _owned_attempt(session, principal, attempt_id)
-        version = session.get_one(QuizVersion, attempt.quiz_version_id)
+        number, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
         slug = session.scalar(select(QuizRecord.slug).where(QuizRecord.id == attempt.quiz_id))
         assert slug is not None
-        return _attempt_view(attempt, slug, version)
+        return _view_of(attempt, slug, quiz, number)
 
 
 def _submission_view(attempt: Attempt, shown: dict[str, Any], replayed: bool) -> SubmissionView:
@@ -313,8 +309,7 @@ def submit_attempt(
             raise Forbidden("Only the learner who started an attempt can submit it.")
         if attempt.status == SUBMITTED:
             return _replay_or_conflict(session, attempt, idempotency_key)
-        version = session.get_one(QuizVersion, attempt.quiz_version_id)
-        quiz = quiz_of_version(version)
+        _, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
         try:
             result = domain.grade(quiz, attempt.seed, answers).to_dict()
         except domain.UnreadableAnswer as exc:
@@ -380,7 +375,7 @@ def _replay_or_conflict(
     session: Session, attempt: Attempt, idempotency_key: str | None
 ) -> SubmissionView:
     if idempotency_key and attempt.idempotency_key == idempotency_key and attempt.result:
-        quiz = quiz_of_version(session.get_one(QuizVersion, attempt.quiz_version_id))
+        _, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
         shown = _reviewed(attempt.result, quiz, passed_before=_passed_before(session, attempt))
         return _submission_view(attempt, shown, replayed=True)
     raise Conflict(

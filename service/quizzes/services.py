@@ -175,13 +175,27 @@ def list_quizzes(session: Session, page: PageRequest) -> Page[QuizSummary]:
 
 
 def current_quiz(session: Session, slug: str) -> CurrentQuiz:
-    """The current version of an active quiz (call inside a transaction); NotFound otherwise."""
-    row = session.execute(_current_quiz_statement(), {"slug": slug}).first()
+    """The current version of an active quiz (call inside a transaction); NotFound otherwise.
+
+    It selects the version's ids and hash, not its definition, which is read only when the
+    quiz is not built in this process yet."""
+    row = session.execute(_current_version_statement(), {"slug": slug}).first()
     if row is None:
         raise NotFound(f"There is no quiz {slug!r}.")
-    quiz_id, version = row
-    return CurrentQuiz(
-        quiz_id, version.id, version.version, version.content_hash, quiz_of_version(version)
+    quiz_id, version_id, version, digest = row
+    return CurrentQuiz(quiz_id, version_id, version, digest, _quiz_of(session, digest, version_id))
+
+
+def quiz_of_version_id(session: Session, version_id: int) -> tuple[int, domain.Quiz]:
+    """(version number, quiz) of a stored version (call inside a transaction)."""
+    version, digest = session.execute(_version_statement(), {"id": version_id}).one()
+    return version, _quiz_of(session, digest, version_id)
+
+
+def _quiz_of(session: Session, digest: str, version_id: int) -> domain.Quiz:
+    return _quizzes.get(
+        digest,
+        lambda: session.scalar(select(QuizVersion.definition).where(QuizVersion.id == version_id)),
     )
 
 
@@ -198,35 +212,23 @@ def _current_of(select_: _SelectT) -> _SelectT:
 
 # Built once: making a select and its cache key costs more than running it on these tables.
 @functools.cache
-def _current_quiz_statement() -> Select[int, QuizVersion]:
-    return _current_of(select(QuizRecord.id, QuizVersion))
-
-
-@functools.cache
 def _current_version_statement() -> Select[int, int, int, str]:
     return _current_of(
         select(QuizRecord.id, QuizVersion.id, QuizVersion.version, QuizVersion.content_hash)
     )
 
 
-def get_current_quiz(session: Session, slug: str) -> CurrentQuiz:
-    """The current version of an active quiz, in its own transaction (for reading only).
+@functools.cache
+def _version_statement() -> Select[int, str]:
+    return select(QuizVersion.version, QuizVersion.content_hash).where(
+        QuizVersion.id == bindparam("id")
+    )
 
-    Unlike `current_quiz`, it selects the version's ids and hash without its definition, which
-    is read only when the quiz is not built yet: the quiz GET and its 304s stay one light query.
-    """
+
+def get_current_quiz(session: Session, slug: str) -> CurrentQuiz:
+    """`current_quiz` in its own transaction (for reading only)."""
     with session.begin():
-        row = session.execute(_current_version_statement(), {"slug": slug}).first()
-        if row is None:
-            raise NotFound(f"There is no quiz {slug!r}.")
-        quiz_id, version_id, version, digest = row
-        quiz = _quizzes.get(
-            digest,
-            lambda: session.scalar(
-                select(QuizVersion.definition).where(QuizVersion.id == version_id)
-            ),
-        )
-    return CurrentQuiz(quiz_id, version_id, version, digest, quiz)
+        return current_quiz(session, slug)
 
 
 def create_quiz(session: Session, definition: Mapping[str, Any]) -> CurrentQuiz:
