@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.auth import credentials
@@ -41,8 +41,8 @@ def issue_learner_token(
     """Store a new token for the learner (call inside the caller's transaction)."""
     issued = credentials.issue_token(secret_key)
     expires_at = utcnow() + ttl
-    session.add(
-        LearnerToken(
+    session.execute(
+        insert(LearnerToken).values(
             id=issued.id,
             learner_id=learner_id,
             secret_hash=issued.secret_hash,

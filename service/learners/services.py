@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -111,12 +111,11 @@ class _Tally:
 def register_learner(
     session: Session, display_name: str | None, *, secret_key: str, token_ttl: timedelta
 ) -> RegisteredLearner:
+    learner_id, name = uuid.uuid4(), display_name or "Anonymous learner"
     with session.begin():
-        learner = Learner(display_name=display_name or "Anonymous learner")
-        session.add(learner)
-        session.flush()
-        issued = issue_learner_token(session, learner.id, secret_key, token_ttl, "session")
-    return RegisteredLearner(learner.id, learner.display_name, issued.token, issued.expires_at)
+        session.execute(insert(Learner).values(id=learner_id, display_name=name))
+        issued = issue_learner_token(session, learner_id, secret_key, token_ttl, "session")
+    return RegisteredLearner(learner_id, name, issued.token, issued.expires_at)
 
 
 def learner_from_lms(
@@ -245,7 +244,9 @@ def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[A
                         "have been used."
                     )
                 number = (last_number or 0) + 1
+                # Inserted as a row; the object only carries the values to the view.
                 attempt = Attempt(
+                    id=uuid.uuid4(),
                     learner_id=learner_id,
                     quiz_id=current.quiz_id,
                     quiz_version_id=current.version_id,
@@ -253,9 +254,20 @@ def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[A
                     seed=domain.derive_seed(str(learner_id), slug, number),
                     status=OPEN,
                     started_at=utcnow(),
+                    submitted_at=None,
                 )
-                session.add(attempt)
-                session.flush()
+                session.execute(
+                    insert(Attempt).values(
+                        id=attempt.id,
+                        learner_id=attempt.learner_id,
+                        quiz_id=attempt.quiz_id,
+                        quiz_version_id=attempt.quiz_version_id,
+                        attempt_number=attempt.attempt_number,
+                        seed=attempt.seed,
+                        status=attempt.status,
+                        started_at=attempt.started_at,
+                    )
+                )
                 return _view_of(attempt, slug, current.quiz, current.version), True
         except IntegrityError:
             continue  # a concurrent start won the race: the next round returns its attempt

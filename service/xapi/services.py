@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
@@ -31,19 +31,21 @@ def record_statements(
 ) -> None:
     """Store statements inside the caller's transaction."""
     stored_at = utcnow()
-    for sequence, statement in enumerate(statements):
-        session.add(
-            XapiStatement(
-                id=uuid.UUID(statement["id"]),
-                learner_id=learner_id,
-                attempt_id=attempt_id,
-                verb=statement["verb"]["id"],
-                timestamp=datetime.fromisoformat(statement["timestamp"]),
-                statement=statement,
-                stored_at=stored_at,
-                sequence=sequence,
-            )
-        )
+    rows = [
+        {
+            "id": uuid.UUID(statement["id"]),
+            "learner_id": learner_id,
+            "attempt_id": attempt_id,
+            "verb": statement["verb"]["id"],
+            "timestamp": datetime.fromisoformat(statement["timestamp"]),
+            "statement": statement,
+            "stored_at": stored_at,
+            "sequence": sequence,
+        }
+        for sequence, statement in enumerate(statements)
+    ]
+    if rows:  # one executemany, no unit-of-work bookkeeping for rows nobody reads back here
+        session.execute(insert(XapiStatement), rows)
 
 
 def list_statements(
