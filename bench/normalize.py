@@ -75,8 +75,19 @@ def _variants(x: np.ndarray) -> dict[str, tuple[Callable[[], Any], Callable[[Any
     }
 
 
+# Before each sample: a pause, then a few untimed calls. torch's OpenMP threads spin on the
+# other core for milliseconds after a call, so numpy timed right after torch would share its
+# cores with them (~8 ms of CPU per call, measured). The pause lets them park; the untimed calls
+# wake torch's pool and warm the caches again, so each subject is timed in its own steady state.
+SETTLE_S = 0.02
+WARM_CALLS = 3
+
+
 def _per_call(function: Callable[[], Any], calls: int) -> Callable[[], float]:
     def run() -> float:
+        time.sleep(SETTLE_S)
+        for _ in range(WARM_CALLS):
+            function()
         start = time.perf_counter()
         for _ in range(calls):
             function()
