@@ -187,11 +187,18 @@ def check_may_read_learner(principal: Principal, learner_id: uuid.UUID) -> None:
 # Attempts
 
 
-def _view_of(attempt: Attempt, slug: str, quiz: domain.Quiz, version_number: int) -> AttemptView:
+def _view_of(
+    attempt: Attempt,
+    slug: str,
+    quiz: domain.Quiz,
+    version_number: int,
+    *,
+    passed_before: bool = False,
+) -> AttemptView:
     view = domain.public_view(quiz, attempt.seed)
     result = None
     if attempt.status == SUBMITTED and attempt.result is not None:
-        result = _reviewed(attempt.result, quiz, passed_before=False)
+        result = _reviewed(attempt.result, quiz, passed_before=passed_before)
     return AttemptView(
         id=attempt.id,
         quiz=slug,
@@ -288,7 +295,14 @@ def get_attempt(session: Session, principal: Principal, attempt_id: uuid.UUID) -
         number, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
         slug = session.scalar(select(QuizRecord.slug).where(QuizRecord.id == attempt.quiz_id))
         assert slug is not None
-        return _view_of(attempt, slug, quiz, number)
+        # Under "after_pass" a failed attempt's answers show once another attempt has passed.
+        passed_before = (
+            attempt.status == SUBMITTED
+            and not attempt.passed
+            and quiz.settings.show_correct_answers == "after_pass"
+            and _passed_before(session, attempt)
+        )
+        return _view_of(attempt, slug, quiz, number, passed_before=passed_before)
 
 
 def _submission_view(attempt: Attempt, shown: dict[str, Any], replayed: bool) -> SubmissionView:

@@ -185,3 +185,27 @@ def test_api_key_reads_an_attempt_but_cannot_submit_it(app: Flask, client: Flask
         f"/v1/attempts/{attempt['id']}/submission", json={"answers": {}}, headers=key
     )
     assert submit.status_code == 403
+
+
+def test_after_pass_shows_a_failed_attempts_answers_once_another_passed(
+    app: Flask, client: FlaskClient
+) -> None:
+    seed_sample(app, show_correct_answers="after_pass", pass_fraction=0.75)
+    _, auth = register(client)
+    failed = start(client, auth).json
+    graded = client.post(
+        f"/v1/attempts/{failed['id']}/submission", json={"answers": {}}, headers=auth
+    ).json
+    assert not graded["passed"]
+    assert all(r["correct_answer"] is None for r in graded["results"])
+
+    def stored_answers() -> list[object]:
+        stored = client.get(f"/v1/attempts/{failed['id']}", headers=auth).json
+        return [r["correct_answer"] for r in stored["result"]["results"]]
+
+    assert stored_answers() == [None] * 4
+    passed = start(client, auth).json
+    client.post(
+        f"/v1/attempts/{passed['id']}/submission", json={"answers": ALL_RIGHT}, headers=auth
+    )
+    assert stored_answers()[0] == 1048576
