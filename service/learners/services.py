@@ -251,30 +251,18 @@ def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[A
                         "have been used."
                     )
                 number = (last_number or 0) + 1
-                # Inserted as a row; the object only carries the values to the view.
-                attempt = Attempt(
-                    id=uuid.uuid4(),
-                    learner_id=learner_id,
-                    quiz_id=current.quiz_id,
-                    quiz_version_id=current.version_id,
-                    attempt_number=number,
-                    seed=domain.derive_seed(str(learner_id), slug, number),
-                    status=OPEN,
-                    started_at=utcnow(),
-                    submitted_at=None,
-                )
-                session.execute(
-                    insert(Attempt).values(
-                        id=attempt.id,
-                        learner_id=attempt.learner_id,
-                        quiz_id=attempt.quiz_id,
-                        quiz_version_id=attempt.quiz_version_id,
-                        attempt_number=attempt.attempt_number,
-                        seed=attempt.seed,
-                        status=attempt.status,
-                        started_at=attempt.started_at,
-                    )
-                )
+                row = {
+                    "id": uuid.uuid4(),
+                    "learner_id": learner_id,
+                    "quiz_id": current.quiz_id,
+                    "quiz_version_id": current.version_id,
+                    "attempt_number": number,
+                    "seed": domain.derive_seed(str(learner_id), slug, number),
+                    "status": OPEN,
+                    "started_at": utcnow(),
+                }
+                session.execute(insert(Attempt).values(**row))
+                attempt = Attempt(**row, submitted_at=None)  # carries the values to the view
                 return _view_of(attempt, slug, current.quiz, current.version), True
         except IntegrityError:
             continue  # a concurrent start won the race: the next round returns its attempt
@@ -295,12 +283,8 @@ def get_attempt(session: Session, principal: Principal, attempt_id: uuid.UUID) -
         number, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
         slug = session.scalar(select(QuizRecord.slug).where(QuizRecord.id == attempt.quiz_id))
         assert slug is not None
-        # Under "after_pass" a failed attempt's answers show once another attempt has passed.
-        passed_before = (
-            attempt.status == SUBMITTED
-            and not attempt.passed
-            and quiz.settings.show_correct_answers == "after_pass"
-            and _passed_before(session, attempt)
+        passed_before = attempt.status == SUBMITTED and _unlocked_by_another_pass(
+            session, attempt, quiz, passed=bool(attempt.passed)
         )
         return _view_of(attempt, slug, quiz, number, passed_before=passed_before)
 
@@ -366,12 +350,7 @@ def submit_attempt(
         events.attempt_submitted(
             session, attempt, result, quiz=quiz, submitted_at=now, answers=answers
         )
-        # Only an unpassed attempt under "after_pass" depends on earlier attempts.
-        passed_before = (
-            not result["passed"]
-            and quiz.settings.show_correct_answers == "after_pass"
-            and _passed_before(session, attempt)
-        )
+        passed_before = _unlocked_by_another_pass(session, attempt, quiz, passed=result["passed"])
         shown = _reviewed(result, quiz, passed_before=passed_before)
     # The UPDATE above set these; the loaded row is not read again.
     return SubmissionView(
@@ -381,6 +360,18 @@ def submit_attempt(
         max_score=shown["max_score"],
         passed=shown["passed"],
         results=shown["results"],
+    )
+
+
+def _unlocked_by_another_pass(
+    session: Session, attempt: Attempt, quiz: domain.Quiz, *, passed: bool
+) -> bool:
+    """Whether another passed attempt shows this one's answers: only an unpassed attempt under
+    the after_pass review policy asks the database."""
+    return (
+        not passed
+        and quiz.settings.show_correct_answers == "after_pass"
+        and _passed_before(session, attempt)
     )
 
 
@@ -402,7 +393,10 @@ def _replay_or_conflict(
 ) -> SubmissionView:
     if idempotency_key and attempt.idempotency_key == idempotency_key and attempt.result:
         _, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
-        shown = _reviewed(attempt.result, quiz, passed_before=_passed_before(session, attempt))
+        passed_before = _unlocked_by_another_pass(
+            session, attempt, quiz, passed=bool(attempt.result["passed"])
+        )
+        shown = _reviewed(attempt.result, quiz, passed_before=passed_before)
         return _submission_view(attempt, shown, replayed=True)
     raise Conflict(
         f"Attempt {attempt.id} was already submitted at {attempt.submitted_at:%Y-%m-%dT%H:%M:%SZ};"
