@@ -26,11 +26,15 @@ class PreviewCache:
     """slug -> RenderedQuiz for `ttl` seconds (monotonic clock), at most MAX_ENTRIES slugs."""
 
     def __init__(
-        self, ttl: float, *, clock: Callable[[], float] = time.monotonic, max_entries: int = 0
+        self,
+        ttl: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = MAX_ENTRIES,
     ) -> None:
         self.ttl = ttl
         self.clock = clock
-        self.max_entries = max_entries or MAX_ENTRIES
+        self.max_entries = max_entries
         self._entries: dict[str, tuple[float, RenderedQuiz]] = {}
 
     def get(self, slug: str) -> RenderedQuiz | None:

@@ -14,6 +14,7 @@ tests/simulations/test_rendering.py checks this against that reference.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -21,6 +22,7 @@ import numpy as np
 import orjson
 
 from service.jsonio import dumps_bytes
+from service.numerics.network import NetworkSpec
 from service.numerics.propagation import AnalyticColumns
 
 _NUMPY: Final = orjson.OPT_SERIALIZE_NUMPY
@@ -69,13 +71,18 @@ def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 _ROW_NUMBERS_KEPT: Final = 1 << 15
-_row_numbers: Final = _entries(np.arange(1, _ROW_NUMBERS_KEPT + 1, dtype=np.int64))  # ~1.3 MB
+
+
+@functools.cache
+def _kept_row_numbers() -> list[bytes]:
+    """The texts of 1..32768 (~1.3 MB), made on the first analytic answer, not at import."""
+    return _entries(np.arange(1, _ROW_NUMBERS_KEPT + 1, dtype=np.int64))
 
 
 def _row_number_entries(length: int) -> list[bytes]:
     """The texts of 1..length (up to 32768 layers, a prefix of a list made once)."""
     if length <= _ROW_NUMBERS_KEPT:
-        return _row_numbers[:length]
+        return _kept_row_numbers()[:length]
     return _entries(np.arange(1, length + 1, dtype=np.int64))
 
 
@@ -145,21 +152,24 @@ def _per_layer(values: tuple[Any, ...], dtype: type[np.generic]) -> Column:
     return np.fromiter(values, dtype=dtype, count=len(values))
 
 
+def spec_fields(mode: str, spec: NetworkSpec) -> dict[str, Any]:
+    """The fields every propagation answer opens with (the network it describes)."""
+    return {
+        "mode": mode,
+        "depth": spec.depth,
+        "widths": list(spec.widths),
+        "activation": spec.activation,
+        "init": spec.init,
+        "gain": spec.gain,
+        "normalization": spec.normalization,
+        "input_variance": spec.input_variance,
+    }
+
+
 def analytic_body(columns: AnalyticColumns) -> bytes:
     """The analytic propagation answer (the shape PropagationResultSchema documents)."""
     spec = columns.spec
-    head = dumps_bytes(
-        {
-            "mode": "analytic",
-            "depth": spec.depth,
-            "widths": spec.widths,
-            "activation": spec.activation,
-            "init": spec.init,
-            "gain": spec.gain,
-            "normalization": spec.normalization,
-            "input_variance": spec.input_variance,
-        }
-    )
+    head = dumps_bytes(spec_fields("analytic", spec))
     tail = dumps_bytes(
         {
             "final_variance": columns.final_variance,

@@ -21,7 +21,7 @@ from service.numerics.mean_field import mean_field_grid, mean_field_point
 from service.numerics.monte_carlo import monte_carlo_cost, monte_carlo_propagation
 from service.numerics.network import LayerStats, PropagationResult, build_network_spec
 from service.numerics.propagation import analytic_columns
-from service.simulations.rendering import analytic_body
+from service.simulations.rendering import analytic_body, spec_fields
 
 SPEC_FIELDS = (
     "depth",
@@ -150,14 +150,7 @@ def _layer(layer: LayerStats, edges: tuple[float, ...] | None) -> dict[str, Any]
 def _response(result: PropagationResult) -> dict[str, Any]:
     spec = result.spec
     return {
-        "mode": result.mode,
-        "depth": spec.depth,
-        "widths": list(spec.widths),
-        "activation": spec.activation,
-        "init": spec.init,
-        "gain": spec.gain,
-        "normalization": spec.normalization,
-        "input_variance": spec.input_variance,
+        **spec_fields(result.mode, spec),
         "layers": [_layer(layer, result.histogram_edges) for layer in result.layers],
         "final_variance": result.final_variance,
         "log10_final_variance": result.log10_final_variance,
