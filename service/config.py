@@ -53,6 +53,17 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _parse_log_level(name: str, raw: str) -> str:
+    """A logging level name in any case (gunicorn's own --log-level takes lower case)."""
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level
+
+
 def _parse_number(name: str, raw: str, kind: type[int] | type[float]) -> Any:
     try:
         value = kind(float(raw)) if kind is int else kind(raw)
@@ -112,7 +123,6 @@ class Settings:
             "XAPI_LRS_URL": "xapi_lrs_url",
             "XAPI_LRS_AUTH": "xapi_lrs_auth",
             "PUBLIC_BASE_URL": "public_base_url",
-            "LOG_LEVEL": "log_level",
             "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
             "FRAME_ANCESTORS": "frame_ancestors",
             "RATE_LIMIT_REGISTRATION": "rate_limit_registration",
@@ -138,6 +148,8 @@ class Settings:
         for name, attr in strings.items():
             if env.get(name):
                 values[attr] = env[name]
+        if env.get("LOG_LEVEL"):
+            values["log_level"] = _parse_log_level("LOG_LEVEL", env["LOG_LEVEL"])
         for name, attr in integers.items():
             if env.get(name):
                 values[attr] = _parse_number(name, env[name], int)

@@ -26,6 +26,7 @@ def test_environment_is_parsed() -> None:
             "QUIZ_CACHE_SECONDS": "0.25",
             "OPEN_REGISTRATION": "false",
             "CORS_ORIGINS": "https://a.example, https://b.example",
+            "LOG_LEVEL": "warning",
         }
     )
     assert settings.database_url == "postgresql+psycopg://u@h/db"
@@ -36,6 +37,7 @@ def test_environment_is_parsed() -> None:
     assert settings.open_registration is False
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert not settings.is_sqlite
+    assert settings.log_level == "WARNING"  # gunicorn's lower case is accepted too
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,7 @@ def test_environment_is_parsed() -> None:
         ("OPEN_REGISTRATION", "maybe"),
         ("PORT", "-1"),
         ("QUIZ_CACHE_SECONDS", "-1"),
+        ("LOG_LEVEL", "loud"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
