@@ -10,6 +10,7 @@ alter the numbers or answers drawn for an existing seed: it is part of the quiz 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -259,6 +260,30 @@ def _check_depths(options: Mapping[str, Any], low: int, high: int) -> tuple[int,
     return shallow, deep
 
 
+@functools.lru_cache(maxsize=1024)
+def _propagated_variances(
+    depth: int, fan_in: int, weight_variance: float, input_variance: float, activation: str
+) -> tuple[float | None, float | None]:
+    """(final variance, last layer's preactivation variance) by analytic_propagation.
+
+    The generators draw from a few hundred combinations, so every attempt after the first few
+    finds its answer here instead of running the recursion (a start and its grading each ask)."""
+    spec = build_network_spec(
+        depth=depth,
+        width=fan_in,
+        weight_variance=weight_variance,
+        input_variance=input_variance,
+        activation=activation,
+    )
+    result = analytic_propagation(spec)
+    last = result.layers[-1].preactivation_variance
+    final = result.final_variance
+    return (
+        None if final is None else float(final),
+        None if last is None else float(last),
+    )
+
+
 @dataclass(frozen=True)
 class LinearVariancePropagation:
     """A stack of linear layers: Var(h_L) = Var(x)·(n·Var(W))^L, from analytic_propagation."""
@@ -307,16 +332,15 @@ class LinearVariancePropagation:
         )
 
     def answer(self, params: Mapping[str, Any]) -> float:
-        spec = build_network_spec(
-            depth=int(params["depth"]),
-            width=int(params["fan_in"]),
-            weight_variance=float(params["weight_variance"]),
-            input_variance=float(params["input_variance"]),
-            activation="linear",
+        final, _ = _propagated_variances(
+            int(params["depth"]),
+            int(params["fan_in"]),
+            float(params["weight_variance"]),
+            float(params["input_variance"]),
+            "linear",
         )
-        result = analytic_propagation(spec)
-        assert result.final_variance is not None  # drawn values stay far inside a double
-        return float(result.final_variance)
+        assert final is not None  # drawn values stay far inside a double
+        return final
 
     def explain(self, params: Mapping[str, Any]) -> str:
         factor = params["fan_in"] * params["weight_variance"]
@@ -365,16 +389,15 @@ class ReluVariancePropagation:
         )
 
     def answer(self, params: Mapping[str, Any]) -> float:
-        spec = build_network_spec(
-            depth=int(params["depth"]),
-            width=int(params["fan_in"]),
-            weight_variance=params["numerator"] / params["fan_in"],
-            input_variance=float(params["input_variance"]),
-            activation="relu",
+        _, variance = _propagated_variances(
+            int(params["depth"]),
+            int(params["fan_in"]),
+            params["numerator"] / params["fan_in"],
+            float(params["input_variance"]),
+            "relu",
         )
-        variance = analytic_propagation(spec).layers[-1].preactivation_variance
         assert variance is not None
-        return float(variance)
+        return variance
 
     def explain(self, params: Mapping[str, Any]) -> str:
         c, depth = params["numerator"], params["depth"]
