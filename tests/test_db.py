@@ -1,4 +1,5 @@
-"""SQLite under several workers: writers serialize on BEGIN IMMEDIATE, readers never wait."""
+"""SQLite under several workers: writers serialize on BEGIN IMMEDIATE, readers never wait.
+A request's session keeps one pooled connection for all its transactions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import time
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
+from service.db import get_database
+from tests.backends import all_backends
 from tests.factories import register, seed_sample
 
 
@@ -25,3 +29,26 @@ def test_reads_do_not_wait_for_a_writer(app: Flask, client: FlaskClient, databas
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+@all_backends
+def test_a_learner_request_checks_out_one_connection_for_its_writes(
+    app: Flask, client: FlaskClient
+) -> None:
+    seed_sample(app)
+    _, auth = register(client)
+    database = get_database(app)
+    checkouts: list[object] = []
+
+    def count(*_args: object) -> None:
+        checkouts.append(None)
+
+    event.listen(database.engine, "checkout", count)
+    try:
+        started = client.post("/v1/quizzes/sample-quiz/attempts", headers=auth)
+    finally:
+        event.remove(database.engine, "checkout", count)
+    assert started.status_code == 201
+    # Authentication and the start share the request's connection; SQLite reads the token on a
+    # connection of its own (a deferred transaction, which never waits for the write lock).
+    assert len(checkouts) == (2 if database.url.startswith("sqlite") else 1)

@@ -35,25 +35,29 @@ class IssuedToken:
     expires_at: datetime
 
 
+_INSERT_TOKEN = insert(LearnerToken)
+
+
 def issue_learner_token(
     session: Session, learner_id: uuid.UUID, secret_key: str, ttl: timedelta, purpose: str
 ) -> IssuedToken:
     """Store a new token for the learner (call inside the caller's transaction)."""
     issued = credentials.issue_token(secret_key)
     expires_at = utcnow() + ttl
-    session.execute(
-        insert(LearnerToken).values(
-            id=issued.id,
-            learner_id=learner_id,
-            secret_hash=issued.secret_hash,
-            purpose=purpose,
-            expires_at=expires_at,
-        )
+    session.connection().execute(
+        _INSERT_TOKEN,
+        {
+            "id": issued.id,
+            "learner_id": learner_id,
+            "secret_hash": issued.secret_hash,
+            "purpose": purpose,
+            "expires_at": expires_at,
+        },
     )
     return IssuedToken(issued.plaintext, expires_at)
 
 
-# Plain columns, not an ORM object: a learner request checks its token first, every time.
+# Plain columns through Core, not an ORM object: a learner request checks its token first.
 _TOKEN_STATEMENT = select(
     LearnerToken.secret_hash,
     LearnerToken.revoked_at,
@@ -77,7 +81,9 @@ def authenticate(session: Session, credential: str, secret_key: str) -> Principa
             return Principal("api_key", key.id, role=key.role)
         token_id = credentials.parse_token_id(credential)
         token = (
-            session.execute(_TOKEN_STATEMENT, {"token_id": token_id}).first() if token_id else None
+            session.connection().execute(_TOKEN_STATEMENT, {"token_id": token_id}).first()
+            if token_id
+            else None
         )
         if (
             token_id is None

@@ -1,12 +1,14 @@
 """What else happens when an attempt is submitted: xAPI statements and the LMS grade.
 
-`attempt_submitted` runs inside `submit_attempt`'s transaction, right after the UPDATE that won
-the submission, so its rows (statements, outbox messages) commit exactly when the submission
-does and exactly once; nothing here talks to the network.
+`submission_event` builds the statements (it reads nothing); `record_submission` runs inside the
+submission's transaction, right after the UPDATE that won the submission, so its rows
+(statements, outbox messages) commit exactly when the submission does and exactly once. Nothing
+here talks to the network.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,51 +17,48 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.learners.models import SUBMITTED, Attempt, Learner
+from service.learners.models import SUBMITTED, Attempt
+from service.learners.records import AttemptContext, AttemptRow
 from service.lti.ags import enqueue_score
 from service.lti.models import LtiLaunchContext
 from service.quizzes import domain
-from service.quizzes.models import QuizRecord
 from service.xapi.forwarding import enqueue_statements
 from service.xapi.services import record_statements
 from service.xapi.statements import Actor, Submission, build_statements, outcomes_from_result
+
+
+@dataclass(frozen=True)
+class SubmissionEvent:
+    """A graded submission and its xAPI statements, ready to be recorded."""
+
+    attempt: AttemptRow
+    launched: bool
+    quiz: domain.Quiz
+    submission: Submission
+    statements: list[dict[str, Any]]
 
 
 def _settings() -> Settings | None:
     return current_app.config["SETTINGS"] if has_app_context() else None
 
 
-def attempt_submitted(
-    session: Session,
-    attempt: Attempt,
+def submission_event(
+    attempt: AttemptRow,
+    context: AttemptContext,
     result: dict[str, Any],
     *,
     quiz: domain.Quiz,
     submitted_at: datetime,
     answers: dict[str, Any],
-) -> None:
-    """Record the submission's xAPI statements, queue them for the LRS when XAPI_LRS_URL is
-    set, and queue the LMS score when the attempt came from an LTI launch with a line item."""
+) -> SubmissionEvent:
+    """The submission of `attempt` graded as `result`, with its xAPI statements."""
     settings = _settings()
-    learner = session.execute(
-        select(
-            Learner.id,
-            Learner.display_name,
-            Learner.issuer,
-            Learner.subject,
-            QuizRecord.slug,
-            QuizRecord.title,
-        )
-        .select_from(Learner)
-        .join(QuizRecord, QuizRecord.id == attempt.quiz_id)  # one row each: names in one query
-        .where(Learner.id == attempt.learner_id)
-    ).one()
     base_url = settings.public_base_url if settings else None
     submission = Submission(
         attempt_id=attempt.id,
         attempt_number=attempt.attempt_number,
-        quiz_slug=learner.slug,
-        quiz_title=learner.title,
+        quiz_slug=context.slug,
+        quiz_title=context.title,
         started_at=attempt.started_at,
         submitted_at=submitted_at,
         score=float(result["score"]),
@@ -70,17 +69,27 @@ def attempt_submitted(
         ),
     )
     actor = Actor(
-        name=learner.display_name,
-        home_page=learner.issuer or base_url or "https://activation-lab.invalid",
-        account_name=learner.subject or str(learner.id),
+        name=context.display_name,
+        home_page=context.issuer or base_url or "https://activation-lab.invalid",
+        account_name=context.subject or str(attempt.learner_id),
     )
     statements = build_statements(submission, actor, base_url=base_url)
-    record_statements(session, learner.id, attempt.id, statements)
-    if settings is not None and settings.xapi_lrs_url:
-        enqueue_statements(session, attempt.id, statements)
+    return SubmissionEvent(attempt, context.launched, quiz, submission, statements)
 
-    launch = session.get(LtiLaunchContext, attempt.id)
+
+def record_submission(session: Session, event: SubmissionEvent) -> None:
+    """Store the statements, queue them for the LRS when XAPI_LRS_URL is set, and queue the LMS
+    score when the attempt came from an LTI launch with a line item (call inside the
+    submission's transaction)."""
+    attempt, submission = event.attempt, event.submission
+    record_statements(session, attempt.learner_id, attempt.id, event.statements)
+    settings = _settings()
+    if settings is not None and settings.xapi_lrs_url:
+        enqueue_statements(session, attempt.id, event.statements)
+
+    launch = session.get(LtiLaunchContext, attempt.id) if event.launched else None
     if launch is not None:
+        quiz = event.quiz
         score = _gradebook_score(session, attempt, quiz, submission.max_score)
         enqueue_score(
             session,
@@ -88,7 +97,7 @@ def attempt_submitted(
             attempt_id=attempt.id,
             score_given=score,
             score_maximum=submission.max_score,
-            timestamp=submitted_at,
+            timestamp=submission.submitted_at,
             comment=(
                 f"Attempt {attempt.attempt_number}: {submission.score:g} of "
                 f"{submission.max_score:g}; gradebook score by the quiz's "
@@ -98,7 +107,7 @@ def attempt_submitted(
 
 
 def _gradebook_score(
-    session: Session, attempt: Attempt, quiz: domain.Quiz, max_score: float
+    session: Session, attempt: AttemptRow, quiz: domain.Quiz, max_score: float
 ) -> float:
     """The learner's score on the quiz by its scoring policy (highest, last or average of the
     submitted attempts, this one included), on this attempt's scale: an LMS keeps the last

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,10 +22,17 @@ from service.db import utcnow
 from service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from service.learners import events
 from service.learners.models import OPEN, SUBMITTED, Attempt, Learner
+from service.learners.records import (
+    AttemptContext,
+    AttemptRow,
+    attempt_by_id,
+    open_attempt,
+    start_state,
+)
 from service.pagination import Page, PageRequest
 from service.quizzes import domain
 from service.quizzes.models import QuizRecord, QuizVersion
-from service.quizzes.services import current_quiz, quiz_of_version, quiz_of_version_id
+from service.quizzes.services import current_quiz, quiz_of, quiz_of_version
 
 START_RETRIES = 3
 
@@ -107,13 +114,15 @@ class _Tally:
 # --------------------------------------------------------------------------------------------
 # Learners
 
+_INSERT_LEARNER = insert(Learner)
+
 
 def register_learner(
     session: Session, display_name: str | None, *, secret_key: str, token_ttl: timedelta
 ) -> RegisteredLearner:
     learner_id, name = uuid.uuid4(), display_name or "Anonymous learner"
     with session.begin():
-        session.execute(insert(Learner).values(id=learner_id, display_name=name))
+        session.connection().execute(_INSERT_LEARNER, {"id": learner_id, "display_name": name})
         issued = issue_learner_token(session, learner_id, secret_key, token_ttl, "session")
     return RegisteredLearner(learner_id, name, issued.token, issued.expires_at)
 
@@ -185,10 +194,17 @@ def check_may_read_learner(principal: Principal, learner_id: uuid.UUID) -> None:
 
 # --------------------------------------------------------------------------------------------
 # Attempts
+#
+# The request path runs prebuilt Core statements on the session's connection (see records.py).
+
+_INSERT_ATTEMPT = insert(Attempt)
+_SUBMIT_STATEMENT = update(Attempt).where(
+    Attempt.id == bindparam("attempt_id"), Attempt.status == OPEN
+)
 
 
 def _view_of(
-    attempt: Attempt,
+    attempt: AttemptRow,
     slug: str,
     quiz: domain.Quiz,
     version_number: int,
@@ -225,81 +241,81 @@ def _reviewed(stored: dict[str, Any], quiz: domain.Quiz, *, passed_before: bool)
 
 
 def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[AttemptView, bool]:
-    """Open an attempt, or return the learner's open one; (view, created)."""
+    """Open an attempt, or return the learner's open one; (view, created).
+
+    One transaction of one read and one INSERT; the view is made after it commits. A concurrent
+    start that wins the race makes the INSERT fail on the unique indexes, and the next round
+    finds its attempt."""
     for _ in range(START_RETRIES):
         try:
             with session.begin():
-                current = current_quiz(session, slug)
-                open_attempt = session.scalar(
-                    select(Attempt).where(
-                        Attempt.learner_id == learner_id,
-                        Attempt.quiz_id == current.quiz_id,
-                        Attempt.status == OPEN,
-                    )
-                )
-                if open_attempt is not None:
-                    number, quiz = quiz_of_version_id(session, open_attempt.quiz_version_id)
-                    return _view_of(open_attempt, slug, quiz, number), False
-                used, last_number = session.execute(
-                    select(func.count(), func.max(Attempt.attempt_number)).where(
-                        Attempt.learner_id == learner_id, Attempt.quiz_id == current.quiz_id
-                    )
-                ).one()
-                if domain.attempts_left(current.quiz.settings, used) == 0:
+                state = start_state(session, slug, learner_id)
+                if state is None:
+                    raise NotFound(f"There is no quiz {slug!r}.")
+                if state.open_number is not None:
+                    record = open_attempt(session, learner_id, state.quiz_id)
+                    assert record is not None  # counted in this transaction
+                    attempt, context = record
+                    quiz = quiz_of(session, context.content_hash, attempt.quiz_version_id)
+                    resumed = _view_of(attempt, slug, quiz, context.version)
+                    return resumed, False
+                quiz = quiz_of(session, state.content_hash, state.version_id)
+                if domain.attempts_left(quiz.settings, state.attempts) == 0:
                     raise Conflict(
-                        f"All {current.quiz.settings.max_attempts} attempts on quiz {slug!r} "
+                        f"All {quiz.settings.max_attempts} attempts on quiz {slug!r} "
                         "have been used."
                     )
-                number = (last_number or 0) + 1
-                row = {
-                    "id": uuid.uuid4(),
-                    "learner_id": learner_id,
-                    "quiz_id": current.quiz_id,
-                    "quiz_version_id": current.version_id,
-                    "attempt_number": number,
-                    "seed": domain.derive_seed(str(learner_id), slug, number),
-                    "status": OPEN,
-                    "started_at": utcnow(),
-                }
-                session.execute(insert(Attempt).values(**row))
-                attempt = Attempt(**row, submitted_at=None)  # carries the values to the view
-                return _view_of(attempt, slug, current.quiz, current.version), True
+                number = (state.last_number or 0) + 1
+                attempt = AttemptRow(
+                    id=uuid.uuid4(),
+                    learner_id=learner_id,
+                    quiz_id=state.quiz_id,
+                    quiz_version_id=state.version_id,
+                    attempt_number=number,
+                    seed=domain.derive_seed(str(learner_id), slug, number),
+                    status=OPEN,
+                    started_at=utcnow(),
+                )
+                session.connection().execute(
+                    _INSERT_ATTEMPT,
+                    {
+                        "id": attempt.id,
+                        "learner_id": learner_id,
+                        "quiz_id": attempt.quiz_id,
+                        "quiz_version_id": attempt.quiz_version_id,
+                        "attempt_number": number,
+                        "seed": attempt.seed,
+                        "status": OPEN,
+                        "started_at": attempt.started_at,
+                    },
+                )
         except IntegrityError:
             continue  # a concurrent start won the race: the next round returns its attempt
+        return _view_of(attempt, slug, quiz, state.version), True
     raise Conflict("The attempt could not be started because of concurrent requests; retry.")
 
 
-def _owned_attempt(session: Session, principal: Principal, attempt_id: uuid.UUID) -> Attempt:
-    attempt = session.get(Attempt, attempt_id)
+def _owned_attempt(
+    session: Session, principal: Principal, attempt_id: uuid.UUID
+) -> tuple[AttemptRow, AttemptContext]:
+    record = attempt_by_id(session, attempt_id)
     # Another learner's attempt is reported as missing: ids are not to be probed.
-    if attempt is None or (principal.is_learner and attempt.learner_id != principal.learner_id):
+    if record is None or (principal.is_learner and record[0].learner_id != principal.learner_id):
         raise NotFound(f"There is no attempt {attempt_id}.")
-    return attempt
+    return record
 
 
 def get_attempt(session: Session, principal: Principal, attempt_id: uuid.UUID) -> AttemptView:
     with session.begin():
-        attempt = _owned_attempt(session, principal, attempt_id)
-        number, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
-        slug = session.scalar(select(QuizRecord.slug).where(QuizRecord.id == attempt.quiz_id))
-        assert slug is not None
+        attempt, context = _owned_attempt(session, principal, attempt_id)
+        quiz = quiz_of(session, context.content_hash, attempt.quiz_version_id)
         passed_before = attempt.status == SUBMITTED and _unlocked_by_another_pass(
-            session, attempt, quiz, passed=bool(attempt.passed)
+            session,
+            attempt,
+            quiz,
+            passed=bool(attempt.result and attempt.result["passed"]),
         )
-        return _view_of(attempt, slug, quiz, number, passed_before=passed_before)
-
-
-def _submission_view(attempt: Attempt, shown: dict[str, Any], replayed: bool) -> SubmissionView:
-    assert attempt.submitted_at is not None
-    return SubmissionView(
-        attempt_id=attempt.id,
-        submitted_at=attempt.submitted_at,
-        score=shown["score"],
-        max_score=shown["max_score"],
-        passed=shown["passed"],
-        results=shown["results"],
-        replayed=replayed,
-    )
+    return _view_of(attempt, context.slug, quiz, context.version, passed_before=passed_before)
 
 
 def submit_attempt(
@@ -312,14 +328,15 @@ def submit_attempt(
     """Grade and close an open attempt exactly once.
 
     A repeat with the same Idempotency-Key replays the stored result; any other repeat is a
-    Conflict. An unreadable answer is Unprocessable and leaves the attempt open."""
+    Conflict. An unreadable answer is Unprocessable and leaves the attempt open. The row count of
+    the conditional UPDATE decides which of two racing submissions wins."""
     with session.begin():
-        attempt = _owned_attempt(session, principal, attempt_id)
+        attempt, context = _owned_attempt(session, principal, attempt_id)
         if not principal.is_learner:
             raise Forbidden("Only the learner who started an attempt can submit it.")
+        quiz = quiz_of(session, context.content_hash, attempt.quiz_version_id)
         if attempt.status == SUBMITTED:
-            return _replay_or_conflict(session, attempt, idempotency_key)
-        _, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
+            return _replay_or_conflict(session, attempt, quiz, idempotency_key)
         try:
             result = domain.grade(quiz, attempt.seed, answers).to_dict()
         except domain.UnreadableAnswer as exc:
@@ -329,30 +346,35 @@ def submit_attempt(
                 errors={"answers": {qid: [reason] for qid, reason in exc.problems.items()}},
             ) from exc
         now = utcnow()
-        won = session.execute(
-            update(Attempt)
-            .where(Attempt.id == attempt.id, Attempt.status == OPEN)
-            .values(
-                status=SUBMITTED,
-                submitted_at=now,
-                answers=answers,
-                result=result,
-                score=result["score"],
-                max_score=result["max_score"],
-                passed=result["passed"],
-                idempotency_key=idempotency_key,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if won != 1:
-            session.refresh(attempt)
-            return _replay_or_conflict(session, attempt, idempotency_key)
-        events.attempt_submitted(
-            session, attempt, result, quiz=quiz, submitted_at=now, answers=answers
+        event = events.submission_event(
+            attempt, context, result, quiz=quiz, submitted_at=now, answers=answers
         )
+        won = (
+            session.connection()
+            .execute(
+                _SUBMIT_STATEMENT,
+                {
+                    "attempt_id": attempt.id,
+                    "status": SUBMITTED,
+                    "submitted_at": now,
+                    "answers": answers,
+                    "result": result,
+                    "score": result["score"],
+                    "max_score": result["max_score"],
+                    "passed": result["passed"],
+                    "idempotency_key": idempotency_key,
+                },
+            )
+            .rowcount
+        )
+        if won != 1:  # another request submitted it since it was read
+            record = attempt_by_id(session, attempt.id)
+            if record is None:  # deleted with its learner meanwhile
+                raise NotFound(f"There is no attempt {attempt_id}.")
+            return _replay_or_conflict(session, record[0], quiz, idempotency_key)
+        events.record_submission(session, event)
         passed_before = _unlocked_by_another_pass(session, attempt, quiz, passed=result["passed"])
-        shown = _reviewed(result, quiz, passed_before=passed_before)
-    # The UPDATE above set these; the loaded row is not read again.
+    shown = _reviewed(result, quiz, passed_before=passed_before)
     return SubmissionView(
         attempt_id=attempt.id,
         submitted_at=now,
@@ -364,7 +386,7 @@ def submit_attempt(
 
 
 def _unlocked_by_another_pass(
-    session: Session, attempt: Attempt, quiz: domain.Quiz, *, passed: bool
+    session: Session, attempt: AttemptRow, quiz: domain.Quiz, *, passed: bool
 ) -> bool:
     """Whether another passed attempt shows this one's answers: only an unpassed attempt under
     the after_pass review policy asks the database."""
@@ -375,9 +397,9 @@ def _unlocked_by_another_pass(
     )
 
 
-def _passed_before(session: Session, attempt: Attempt) -> bool:
+def _passed_before(session: Session, attempt: AttemptRow) -> bool:
     return bool(
-        session.scalar(
+        session.connection().scalar(
             select(func.count()).where(
                 Attempt.learner_id == attempt.learner_id,
                 Attempt.quiz_id == attempt.quiz_id,
@@ -389,15 +411,23 @@ def _passed_before(session: Session, attempt: Attempt) -> bool:
 
 
 def _replay_or_conflict(
-    session: Session, attempt: Attempt, idempotency_key: str | None
+    session: Session, attempt: AttemptRow, quiz: domain.Quiz, idempotency_key: str | None
 ) -> SubmissionView:
     if idempotency_key and attempt.idempotency_key == idempotency_key and attempt.result:
-        _, quiz = quiz_of_version_id(session, attempt.quiz_version_id)
         passed_before = _unlocked_by_another_pass(
             session, attempt, quiz, passed=bool(attempt.result["passed"])
         )
         shown = _reviewed(attempt.result, quiz, passed_before=passed_before)
-        return _submission_view(attempt, shown, replayed=True)
+        assert attempt.submitted_at is not None
+        return SubmissionView(
+            attempt_id=attempt.id,
+            submitted_at=attempt.submitted_at,
+            score=shown["score"],
+            max_score=shown["max_score"],
+            passed=shown["passed"],
+            results=shown["results"],
+            replayed=True,
+        )
     raise Conflict(
         f"Attempt {attempt.id} was already submitted at {attempt.submitted_at:%Y-%m-%dT%H:%M:%SZ};"
         " start a new attempt to answer again.",

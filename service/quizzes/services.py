@@ -183,16 +183,12 @@ def current_quiz(session: Session, slug: str) -> CurrentQuiz:
     if row is None:
         raise NotFound(f"There is no quiz {slug!r}.")
     quiz_id, version_id, version, digest = row
-    return CurrentQuiz(quiz_id, version_id, version, digest, _quiz_of(session, digest, version_id))
+    return CurrentQuiz(quiz_id, version_id, version, digest, quiz_of(session, digest, version_id))
 
 
-def quiz_of_version_id(session: Session, version_id: int) -> tuple[int, domain.Quiz]:
-    """(version number, quiz) of a stored version (call inside a transaction)."""
-    version, digest = session.execute(_version_statement(), {"id": version_id}).one()
-    return version, _quiz_of(session, digest, version_id)
-
-
-def _quiz_of(session: Session, digest: str, version_id: int) -> domain.Quiz:
+def quiz_of(session: Session, digest: str, version_id: int) -> domain.Quiz:
+    """The built quiz of the version with content hash `digest` and id `version_id`; its
+    definition is read (inside the caller's transaction) only when this process lacks it."""
     return _quizzes.get(
         digest,
         lambda: session.scalar(select(QuizVersion.definition).where(QuizVersion.id == version_id)),
@@ -202,7 +198,9 @@ def _quiz_of(session: Session, digest: str, version_id: int) -> domain.Quiz:
 _SelectT = TypeVar("_SelectT", bound=Select)
 
 
-def _current_of(select_: _SelectT) -> _SelectT:
+def with_current_version(select_: _SelectT) -> _SelectT:
+    """`select_` (from quizzes) joined to the current version of the active quiz whose slug is
+    the bind parameter `slug`."""
     return select_.join(QuizVersion, QuizVersion.quiz_id == QuizRecord.id).where(
         QuizRecord.slug == bindparam("slug"),
         QuizRecord.deleted_at.is_(None),
@@ -213,15 +211,8 @@ def _current_of(select_: _SelectT) -> _SelectT:
 # Built once: making a select and its cache key costs more than running it on these tables.
 @functools.cache
 def _current_version_statement() -> Select[int, int, int, str]:
-    return _current_of(
+    return with_current_version(
         select(QuizRecord.id, QuizVersion.id, QuizVersion.version, QuizVersion.content_hash)
-    )
-
-
-@functools.cache
-def _version_statement() -> Select[int, str]:
-    return select(QuizVersion.version, QuizVersion.content_hash).where(
-        QuizVersion.id == bindparam("id")
     )
 
 

@@ -23,6 +23,9 @@ class StatementFilter:
     verb: str | None = None
 
 
+_INSERT_STATEMENT = insert(XapiStatement)
+
+
 def record_statements(
     session: Session,
     learner_id: uuid.UUID,
@@ -44,8 +47,8 @@ def record_statements(
         }
         for sequence, statement in enumerate(statements)
     ]
-    if rows:  # one executemany, no unit-of-work bookkeeping for rows nobody reads back here
-        session.execute(insert(XapiStatement), rows)
+    if rows:  # one Core executemany: no ORM bookkeeping for rows nobody reads back here
+        session.connection().execute(_INSERT_STATEMENT, rows)
 
 
 def list_statements(
