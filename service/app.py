@@ -6,7 +6,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Request, request
+from flask.sessions import SessionInterface, SessionMixin
 
 from service.api import Api, configure_api
 from service.cli import register_cli
@@ -25,9 +26,23 @@ from service.security import install_security_headers
 from service.webpage import blp as web_blp
 
 
+class NoCookieSession(SessionInterface):
+    """Flask's signed-cookie session is not used (the LTI flow keeps its state in the shared
+    store), so no request parses a session cookie or builds a signer for it (~50 µs each).
+    Writing to `flask.session` fails loudly (it is a null session)."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Any) -> None:
+        return None
+
+
 class ServiceFlask(Flask):
     """Flask that remembers which hooks and views are plain functions: stock Flask asks
     `inspect.iscoroutinefunction` for each of them on every request (~2 µs apiece)."""
+
+    session_interface = NoCookieSession()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

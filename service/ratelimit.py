@@ -50,6 +50,8 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter:
         # Retry-After stays ours (a 503 says 5 s); the limiter's goes in its own header.
         header_name_mapping={HeaderNames.RETRY_AFTER: "X-RateLimit-Retry-After"},
     )
+    if not settings.rate_limits_enabled:
+        return limiter  # nothing to count: the views stay unwrapped
     limits = {
         "registration": settings.rate_limit_registration,
         "attempts": settings.rate_limit_attempts,
