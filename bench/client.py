@@ -136,6 +136,7 @@ class LoadResult:
     errors: int = 0
     flows: int = 0
     error_samples: list[str] = field(default_factory=list)
+    server_cpu_s: float = 0.0  # the server's CPU time during the run, when measured
 
     @property
     def requests(self) -> int:
@@ -144,6 +145,10 @@ class LoadResult:
     @property
     def rps(self) -> float:
         return self.requests / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def server_cpu_per_request(self) -> float:
+        return self.server_cpu_s / self.requests if self.requests else float("nan")
 
     def percentile(self, q: float) -> float:
         if not self.latencies:

@@ -138,9 +138,10 @@ def measure(
     for round_index in range(rounds):
         shift = round_index % len(targets)
         for target in targets[shift:] + targets[:shift]:
-            results[target.label].append(
-                run_load(target.server.port, target.flow, clients=clients, duration_s=seconds)
-            )
+            cpu_before = target.server.cpu_seconds()
+            result = run_load(target.server.port, target.flow, clients=clients, duration_s=seconds)
+            result.server_cpu_s = target.server.cpu_seconds() - cpu_before
+            results[target.label].append(result)
     return results
 
 
@@ -170,6 +171,8 @@ def summarize(
         noise = (max(per_round) - min(per_round)) / median(per_round) if len(per_round) > 1 else 0
         p99 = median([r.percentile(99) for r in runs]) * 1e3
         p50 = median([r.percentile(50) for r in runs]) * 1e3
+        cpu = median([r.server_cpu_per_request for r in runs]) * 1e3
+        hello_cpu = median([r.server_cpu_per_request for r in results[hello]]) * 1e3
         errors = sum(r.errors for r in runs)
         requests = sum(r.requests for r in runs)
         context.ratios.append(
@@ -184,7 +187,8 @@ def summarize(
                 higher_is_better=True,
                 unit="req/s",
                 noise=noise,
-                note=f"p50 {p50:.0f} ms, p99 {p99:.0f} ms",
+                note=f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; server CPU {cpu:.2f} ms a request "
+                f"(hello {hello_cpu:.2f})",
             )
         )
         samples = [s for r in runs for s in r.error_samples][:2]

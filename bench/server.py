@@ -71,6 +71,22 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.name} did not answer within {START_TIMEOUT_S} s")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far of the master and its workers (its process group)."""
+        if self.process is None:
+            return 0.0
+        group, total = self.process.pid, 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # exited meanwhile
+                continue
+            if int(fields[2]) == group:  # fields[2] is the process group id
+                total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         process = self.process
         if process is None:
