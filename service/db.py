@@ -7,6 +7,7 @@ instead of leaving a transaction open by accident.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,16 @@ def _json_text(value: Any) -> str:
     return dumps_bytes(value).decode()
 
 
-# JSON columns through orjson, as request and response bodies are (the stdlib's json is several
-# times slower on the attempt hot path, where every submission writes three documents).
-_JSON_ARGS: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+def _json_value(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # a row the stdlib wrote with NaN or Infinity in it
+        return json.loads(text)
+
+
+# JSON columns through orjson, as request and response bodies are: the stdlib's json is several
+# times slower, and every submission writes its answers, its result and its xAPI statements.
+_JSON_ARGS: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": _json_value}
 
 
 class Base(DeclarativeBase):

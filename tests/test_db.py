@@ -3,12 +3,13 @@ A request's session keeps one pooled connection for all its transactions."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import JSON, event, text
 
 from service.db import get_database
 from tests.backends import all_backends
@@ -52,3 +53,16 @@ def test_a_learner_request_checks_out_one_connection_for_its_writes(
     # Authentication and the start share the request's connection; SQLite reads the token on a
     # connection of its own (a deferred transaction, which never waits for the write lock).
     assert len(checkouts) == (2 if database.url.startswith("sqlite") else 1)
+
+
+def test_json_columns_still_read_rows_the_stdlib_wrote(app: Flask) -> None:
+    """JSON columns are written and read with orjson now; a SQLite row written before, by the
+    stdlib with NaN in it (which orjson refuses), still reads."""
+    with get_database(app).engine.connect() as connection:
+        legacy = connection.scalar(
+            text("""SELECT '{"score": NaN, "q": "é"}' AS v""").columns(v=JSON)
+        )
+        fresh = connection.scalar(text("""SELECT '{"score": 1.5}' AS v""").columns(v=JSON))
+    assert math.isnan(legacy["score"])
+    assert legacy["q"] == "é"
+    assert fresh == {"score": 1.5}

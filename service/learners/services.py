@@ -254,7 +254,8 @@ def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[A
                     raise NotFound(f"There is no quiz {slug!r}.")
                 if state.open_number is not None:
                     record = open_attempt(session, learner_id, state.quiz_id)
-                    assert record is not None  # counted in this transaction
+                    if record is None:  # submitted since it was counted: count again
+                        continue
                     attempt, context = record
                     quiz = quiz_of(session, context.content_hash, attempt.quiz_version_id)
                     resumed = _view_of(attempt, slug, quiz, context.version)
@@ -266,29 +267,18 @@ def start_attempt(session: Session, learner_id: uuid.UUID, slug: str) -> tuple[A
                         "have been used."
                     )
                 number = (state.last_number or 0) + 1
-                attempt = AttemptRow(
-                    id=uuid.uuid4(),
-                    learner_id=learner_id,
-                    quiz_id=state.quiz_id,
-                    quiz_version_id=state.version_id,
-                    attempt_number=number,
-                    seed=domain.derive_seed(str(learner_id), slug, number),
-                    status=OPEN,
-                    started_at=utcnow(),
-                )
-                session.connection().execute(
-                    _INSERT_ATTEMPT,
-                    {
-                        "id": attempt.id,
-                        "learner_id": learner_id,
-                        "quiz_id": attempt.quiz_id,
-                        "quiz_version_id": attempt.quiz_version_id,
-                        "attempt_number": number,
-                        "seed": attempt.seed,
-                        "status": OPEN,
-                        "started_at": attempt.started_at,
-                    },
-                )
+                row: dict[str, Any] = {
+                    "id": uuid.uuid4(),
+                    "learner_id": learner_id,
+                    "quiz_id": state.quiz_id,
+                    "quiz_version_id": state.version_id,
+                    "attempt_number": number,
+                    "seed": domain.derive_seed(str(learner_id), slug, number),
+                    "status": OPEN,
+                    "started_at": utcnow(),
+                }
+                session.connection().execute(_INSERT_ATTEMPT, row)
+                attempt = AttemptRow(**row)
         except IntegrityError:
             continue  # a concurrent start won the race: the next round returns its attempt
         return _view_of(attempt, slug, quiz, state.version), True
