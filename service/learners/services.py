@@ -198,6 +198,7 @@ def check_may_read_learner(principal: Principal, learner_id: uuid.UUID) -> None:
 # The request path runs prebuilt Core statements on the session's connection (see records.py).
 
 _INSERT_ATTEMPT = insert(Attempt)
+# SETs the columns named in the parameters it runs with; matches only while the attempt is open.
 _SUBMIT_STATEMENT = update(Attempt).where(
     Attempt.id == bindparam("attempt_id"), Attempt.status == OPEN
 )
