@@ -1,14 +1,12 @@
 """What else happens when an attempt is submitted: xAPI statements and the LMS grade.
 
-`submission_event` builds the statements (it reads nothing); `record_submission` runs inside the
-submission's transaction, right after the UPDATE that won the submission, so its rows
-(statements, outbox messages) commit exactly when the submission does and exactly once. Nothing
-here talks to the network.
+`attempt_submitted` runs inside `submit_attempt`'s transaction, right after the UPDATE that won
+the submission, so its rows (statements, outbox messages) commit exactly when the submission
+does and exactly once; nothing here talks to the network.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,22 +25,12 @@ from service.xapi.services import record_statements
 from service.xapi.statements import Actor, Submission, build_statements, outcomes_from_result
 
 
-@dataclass(frozen=True)
-class SubmissionEvent:
-    """A graded submission and its xAPI statements, ready to be recorded."""
-
-    attempt: AttemptRow
-    launched: bool
-    quiz: domain.Quiz
-    submission: Submission
-    statements: list[dict[str, Any]]
-
-
 def _settings() -> Settings | None:
     return current_app.config["SETTINGS"] if has_app_context() else None
 
 
-def submission_event(
+def attempt_submitted(
+    session: Session,
     attempt: AttemptRow,
     context: AttemptContext,
     result: dict[str, Any],
@@ -50,8 +38,9 @@ def submission_event(
     quiz: domain.Quiz,
     submitted_at: datetime,
     answers: dict[str, Any],
-) -> SubmissionEvent:
-    """The submission of `attempt` graded as `result`, with its xAPI statements."""
+) -> None:
+    """Record the submission's xAPI statements, queue them for the LRS when XAPI_LRS_URL is
+    set, and queue the LMS score when the attempt came from an LTI launch with a line item."""
     settings = _settings()
     base_url = settings.public_base_url if settings else None
     submission = Submission(
@@ -74,22 +63,12 @@ def submission_event(
         account_name=context.subject or str(attempt.learner_id),
     )
     statements = build_statements(submission, actor, base_url=base_url)
-    return SubmissionEvent(attempt, context.launched, quiz, submission, statements)
-
-
-def record_submission(session: Session, event: SubmissionEvent) -> None:
-    """Store the statements, queue them for the LRS when XAPI_LRS_URL is set, and queue the LMS
-    score when the attempt came from an LTI launch with a line item (call inside the
-    submission's transaction)."""
-    attempt, submission = event.attempt, event.submission
-    record_statements(session, attempt.learner_id, attempt.id, event.statements)
-    settings = _settings()
+    record_statements(session, attempt.learner_id, attempt.id, statements)
     if settings is not None and settings.xapi_lrs_url:
-        enqueue_statements(session, attempt.id, event.statements)
+        enqueue_statements(session, attempt.id, statements)
 
-    launch = session.get(LtiLaunchContext, attempt.id) if event.launched else None
+    launch = session.get(LtiLaunchContext, attempt.id) if context.launched else None
     if launch is not None:
-        quiz = event.quiz
         score = _gradebook_score(session, attempt, quiz, submission.max_score)
         enqueue_score(
             session,
@@ -97,7 +76,7 @@ def record_submission(session: Session, event: SubmissionEvent) -> None:
             attempt_id=attempt.id,
             score_given=score,
             score_maximum=submission.max_score,
-            timestamp=submission.submitted_at,
+            timestamp=submitted_at,
             comment=(
                 f"Attempt {attempt.attempt_number}: {submission.score:g} of "
                 f"{submission.max_score:g}; gradebook score by the quiz's "

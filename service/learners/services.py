@@ -337,9 +337,6 @@ def submit_attempt(
                 errors={"answers": {qid: [reason] for qid, reason in exc.problems.items()}},
             ) from exc
         now = utcnow()
-        event = events.submission_event(
-            attempt, context, result, quiz=quiz, submitted_at=now, answers=answers
-        )
         won = (
             session.connection()
             .execute(
@@ -363,7 +360,9 @@ def submit_attempt(
             if record is None:  # deleted with its learner meanwhile
                 raise NotFound(f"There is no attempt {attempt_id}.")
             return _replay_or_conflict(session, record[0], quiz, idempotency_key)
-        events.record_submission(session, event)
+        events.attempt_submitted(
+            session, attempt, context, result, quiz=quiz, submitted_at=now, answers=answers
+        )
         passed_before = _unlocked_by_another_pass(session, attempt, quiz, passed=result["passed"])
     shown = _reviewed(result, quiz, passed_before=passed_before)
     return SubmissionView(
