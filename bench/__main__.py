@@ -41,6 +41,25 @@ def _reexec_without_openblas_env(args: argparse.Namespace) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], env)
 
 
+_SIMD = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
+
+
+def _cpu_model() -> str:
+    """The CPU's model name and widest SIMD from /proc/cpuinfo (torch's kernels use AVX-512
+    where the CPU has it, numpy's loops mostly AVX2: ratios against torch depend on it)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in info.splitlines())
+    }
+    flags = fields.get("flags", "").split()
+    simd = next((name for flag, name in _SIMD if flag in flags), "no AVX")
+    return f"{fields.get('model name', 'unknown CPU')} ({simd})"
+
+
 def _blas_kernel() -> str:
     try:
         from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
@@ -125,7 +144,7 @@ def main(argv: list[str]) -> int:
         f"mode: {'quick' if args.quick else 'full'}; scenarios: {', '.join(selected)}; "
         f"took {time.monotonic() - started:.0f} s; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"machine: {platform.machine()}, {_cpu_model()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load average at the end "
         f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}",
         f"BLAS: {_blas_kernel()}; "
