@@ -45,8 +45,8 @@ _SIMD = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
 
 
 def _cpu_model() -> str:
-    """The CPU's model name and widest SIMD from /proc/cpuinfo (torch's kernels use AVX-512
-    where the CPU has it, numpy's loops mostly AVX2: ratios against torch depend on it)."""
+    """The CPU's model name and widest SIMD from /proc/cpuinfo: torch and numpy pick their
+    kernels by it, and the ratios against torch moved by 2x between machines."""
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
