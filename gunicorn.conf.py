@@ -2,9 +2,19 @@
 
 import os
 import shutil
+import socket
+import sys
 import tempfile
 
-bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+_host = os.environ.get("BIND_HOST", "0.0.0.0")
+_port = int(os.environ.get("PORT", "8000"))
+bind = f"{_host}:{_port}"
+# Every worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new
+# connections over them evenly. On one shared socket, whichever worker wakes first accepts:
+# at 32 keep-alive clients one of two workers held all 32 connections in 3 of 15 rounds and
+# the other core idled (bench/notes.md). Port 0 keeps one socket: each worker would get a
+# port of its own.
+reuse_port = _port != 0
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -31,6 +41,28 @@ _own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _own_metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="activation-lab-metrics-")
 _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def on_starting(server):
+    if reuse_port:
+        _refuse_taken_port(server)
+
+
+def _refuse_taken_port(server):
+    """Exit if something already listens on the port. SO_REUSEPORT would otherwise let this
+    server join a running one (a stale `make run`, say) and split its connections with it."""
+    addresses = socket.getaddrinfo(
+        _host.strip("[]") or None, _port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                server.log.error("Cannot listen on %s: %s (another server runs there?)", bind, exc)
+                sys.exit(1)
+    server.log.info("Each worker listens on %s (SO_REUSEPORT)", bind)
 
 
 def child_exit(server, worker):

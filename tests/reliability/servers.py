@@ -40,8 +40,10 @@ from tests.backends import POSTGRES_URL
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "reliability-secret-key"
 LOOPBACK = "127.0.0.1"
-_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 _BOOTED = re.compile(r"Booting worker with pid: (\d+)")
+# TCP states as /proc/net/tcp writes them.
+_ESTABLISHED = "01"
+_LISTEN = "0A"
 _SERVICE_VARIABLES = (
     "DATABASE_",
     "DB_",
@@ -148,8 +150,18 @@ def table_counts(url: str) -> dict[str, int]:
 # gunicorn
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's pick of an ephemeral one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
 def base_environment(database_url: str, **overrides: str) -> dict[str, str]:
-    """The environment of a service process: this one's PATH etc., the test's settings."""
+    """The environment of a service process: this one's PATH etc., the test's settings.
+
+    A concrete free port, as in production: gunicorn.conf.py gives every worker its own
+    SO_REUSEPORT socket then (port 0 would give each worker a different port)."""
     # Whatever configures the service in this shell (Settings.from_env, gunicorn.conf.py) is
     # left out: the test says what it runs with.
     inherited = {
@@ -162,7 +174,7 @@ def base_environment(database_url: str, **overrides: str) -> dict[str, str]:
         "RATE_LIMITS_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
         "BIND_HOST": LOOPBACK,
-        "PORT": "0",
+        "PORT": str(free_port()),
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "4",
         "GUNICORN_TIMEOUT": "60",
@@ -186,13 +198,14 @@ class GunicornServer:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
+        self.port = int(self.env["PORT"])
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
                 gunicorn_executable(),
                 "--config",
                 str(REPO_ROOT / "gunicorn.conf.py"),
-                # The port is found in this line of the log, so the log must be at info.
+                # Booted workers are counted in the log, so the log must be at info.
                 "--log-level",
                 "info",
                 "service:create_app()",
@@ -220,12 +233,8 @@ class GunicornServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log()[-4000:]}")
-            log = self.log()
-            listening = _LISTENING.search(log)
-            if listening and len(_BOOTED.findall(log)) >= self.workers:
-                self.port = int(listening.group(1))
-                if self.ready():
-                    return
+            if len(_BOOTED.findall(self.log())) >= self.workers and self.ready():
+                return
             time.sleep(0.1)
         raise TimeoutError(f"gunicorn was not ready within {timeout} s:\n{self.log()[-4000:]}")
 
@@ -243,6 +252,14 @@ class GunicornServer:
 
     def client_connections(self) -> dict[int, int]:
         """Established client connections per worker (sockets on the server's port)."""
+        return {pid: len(inodes) for pid, inodes in self._sockets_by_worker(_ESTABLISHED).items()}
+
+    def listening_sockets(self) -> dict[int, set[str]]:
+        """Each worker's listening sockets on the server's port, by socket inode."""
+        return self._sockets_by_worker(_LISTEN)
+
+    def _sockets_by_worker(self, state: str) -> dict[int, set[str]]:
+        """Inodes of the sockets on the server's port in TCP `state`, per worker holding them."""
         inodes_by_worker: dict[int, set[str]] = {}
         for pid in self.worker_pids():
             inodes = set()
@@ -253,13 +270,13 @@ class GunicornServer:
                         if target.startswith("socket:["):
                             inodes.add(target[8:-1])
             inodes_by_worker[pid] = inodes
-        served = set()
+        on_port = set()
         for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].split(":")[1], 16)
-            if local_port == self.port and fields[3] == "01":  # ESTABLISHED
-                served.add(fields[9])
-        return {pid: len(inodes & served) for pid, inodes in inodes_by_worker.items()}
+            if local_port == self.port and fields[3] == state:
+                on_port.add(fields[9])
+        return {pid: inodes & on_port for pid, inodes in inodes_by_worker.items()}
 
     def stop(self) -> None:
         """TERM the process group, then KILL whatever is left of it; always reaps the master."""
