@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import http.client
 import os
+import random
 import re
 import select
 import shutil
@@ -150,11 +151,24 @@ def table_counts(url: str) -> dict[str, int]:
 # gunicorn
 
 
+# Its own source of randomness: two test processes seeded alike must not draw the same ports.
+_PORT_DRAWS = random.SystemRandom()
+
+
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick of an ephemeral one)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on now, drawn below the kernel's ephemeral range so that no
+    outgoing connection (a client's, a database driver's) takes it before the server binds it."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    below = max(int(ephemeral[0]), 20_000)
+    for _ in range(100):
+        port = _PORT_DRAWS.randrange(10_000, below)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port found in 10000..{below}")
 
 
 def base_environment(database_url: str, **overrides: str) -> dict[str, str]:
