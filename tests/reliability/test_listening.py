@@ -19,7 +19,7 @@ from tests.reliability.servers import (
 )
 
 WORKERS = 2
-CONNECTIONS = 24  # all on one worker by chance: 2 in 2^23 runs
+CONNECTIONS = 24  # all on one of 2 workers by chance: 2 · 2^-24 = 1 run in 2^23
 
 
 @pytest.fixture
