@@ -32,6 +32,9 @@ tanh-sinh quadrature) and with a large Monte Carlo.
 First order (delta method, m → ∞): μ_B ≈ N(0, 1/m) and σ²_B ≈ 1 + δ with δ ≈ N(0, 2/m), so
 x̂ ≈ (z - μ_B)(1 - δ/2) ≈ z - μ_B - zδ/2 and Var(x̂) ≈ (1 + z²/2) / m.
 
+eps = 0 is accepted here as the mathematical limit, although PyTorch's batch_norm refuses it in
+training mode (the simulation's spec refuses it too).
+
 Batch size 2. The two normalized values are ±(x₁ - x₂)/2 / sqrt((x₁ - x₂)²/4 + eps)
 = ±1 / sqrt(1 + 4 eps / (x₁ - x₂)²): ±1 up to eps whatever the inputs (the larger one gets +).
 """

@@ -199,6 +199,12 @@ def build_batch_statistics_spec(
     samples = _integer(samples, "samples", 2, MAX_SAMPLES)
     seed = _integer(seed, "seed", 0, MAX_SEED)
     eps = check_number(eps, "eps", low=0.0, high=MAX_EPS)
+    if variant == "batch" and eps == 0.0:
+        raise NumericsError(
+            "eps must be > 0 for batch normalization in training mode (PyTorch raises for "
+            "eps <= 0); the exact functions take eps = 0 as a limit",
+            "eps",
+        )
     resolved_groups, resolved_spatial = _layout(variant, features, groups, spatial_size)
     return BatchStatisticsSpec(
         variant, sizes, z, features, samples, seed, eps, resolved_groups, resolved_spatial
