@@ -90,6 +90,7 @@ def test_batch_size_one_is_refused_for_batch_norm_only() -> None:
         ({"variant": "group", "features": 1}, "features", "features >= 2"),
         ({"variant": "layer", "features": 1}, "features", "features >= 2"),
         ({"variant": "instance", "spatial_size": 1}, "spatial_size", "[2, 1024]"),
+        ({"batch_sizes": [2, 65536], "features": 128}, "batch_sizes[1]", "max_batch_values"),
     ],
 )
 def test_bad_requests_name_their_field(changes: dict[str, Any], field: str, message: str) -> None:

@@ -34,6 +34,7 @@ MAX_BATCH_SIZE: Final = 65_536
 MAX_FEATURES: Final = 4096
 MAX_SAMPLES: Final = 10_000_000
 MAX_SPATIAL_SIZE: Final = 1024
+MAX_BATCH_VALUES: Final = 1 << 22  # m · C · L of one batch: 32 MiB, the largest chunk drawn
 DEFAULT_SPATIAL_SIZE: Final = 4
 MAX_DEFAULT_GROUPS: Final = 32  # the group normalization paper's default G
 MAX_SEED: Final = 2**63 - 1
@@ -206,6 +207,14 @@ def build_batch_statistics_spec(
             "eps",
         )
     resolved_groups, resolved_spatial = _layout(variant, features, groups, spatial_size)
+    for index, size in enumerate(sizes):
+        if size * features * resolved_spatial > MAX_BATCH_VALUES:
+            raise NumericsError(
+                f"batch_sizes[{index}] = {size} makes one batch of batch_size · features · "
+                f"spatial_size = {size * features * resolved_spatial} values, above the limit "
+                f"max_batch_values = {MAX_BATCH_VALUES}",
+                f"batch_sizes[{index}]",
+            )
     return BatchStatisticsSpec(
         variant, sizes, z, features, samples, seed, eps, resolved_groups, resolved_spatial
     )
