@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
 import numpy as np
 
@@ -646,20 +646,31 @@ def grade(quiz: Quiz, seed: int, answers: Mapping[str, object]) -> GradeResult:
     return grade_instances(instantiate(quiz, seed), answers, quiz.settings.pass_fraction)
 
 
+@overload
 def apply_review_policy(
     result: GradeResult, policy: str, *, passed_before: bool = False
-) -> GradeResult:
+) -> GradeResult: ...
+@overload
+def apply_review_policy(
+    result: dict[str, Any], policy: str, *, passed_before: bool = False
+) -> dict[str, Any]: ...
+def apply_review_policy(
+    result: GradeResult | dict[str, Any], policy: str, *, passed_before: bool = False
+) -> GradeResult | dict[str, Any]:
     """Withhold correct answers and explanations as the quiz's review policy says.
 
     after_submission: always shown; after_pass: shown once this attempt or an earlier one
-    passed (`passed_before`); never: always withheld.
+    passed (`passed_before`); never: always withheld. `result` is a GradeResult or its stored
+    form (`GradeResult.to_dict()`); the same form comes back, `result` itself when shown.
     """
     if policy not in REVIEW_POLICIES:
         raise ValueError(f"unknown review policy {policy!r}")
-    if policy == "after_submission" or (
-        policy == "after_pass" and (result.passed or passed_before)
-    ):
+    passed = result["passed"] if isinstance(result, dict) else result.passed
+    if policy == "after_submission" or (policy == "after_pass" and (passed or passed_before)):
         return result
+    if isinstance(result, dict):
+        rows = [{**r, "correct_answer": None, "explanation": None} for r in result["results"]]
+        return {**result, "results": rows}
     hidden = tuple(replace(r, correct_answer=None, explanation=None) for r in result.results)
     return replace(result, results=hidden)
 
