@@ -80,7 +80,7 @@ def delete_learner(session: Session, events: LearnerEvents, learner_id: uuid.UUI
     """Remove the learner, their tokens and attempts (cascading foreign keys); LearnerDeleted is
     published first, in the same transaction."""
     with session.begin():
+        if session.scalar(select(Learner.id).where(Learner.id == learner_id)) is None:
+            raise NotFound(f"There is no learner {learner_id}.")
         events.publish(session, LearnerDeleted(learner_id))
-        deleted = session.execute(delete(Learner).where(Learner.id == learner_id))
-        if not deleted.rowcount:  # type: ignore[attr-defined]
-            raise NotFound(f"There is no learner {learner_id}.")  # rolls back what was published
+        session.execute(delete(Learner).where(Learner.id == learner_id))
