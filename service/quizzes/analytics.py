@@ -43,8 +43,6 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from service.numerics.errors import NumericsError
-
 NO_ATTEMPTS = "no attempts"
 NO_ATTEMPT_INCLUDES = "no attempt includes this question"
 NEEDS_2 = "needs at least 2 attempts"
@@ -145,7 +143,7 @@ def analyze(
     specs = [q if isinstance(q, QuestionSpec) else QuestionSpec(q) for q in questions]
     ids = [spec.id for spec in specs]
     if len(set(ids)) != len(ids):
-        raise NumericsError("question ids must be unique", "questions")
+        raise ValueError("questions: question ids must be unique")
     # marks[i, q] and maxima[i, q]: NaN where attempt i does not include question q.
     marks = np.full((len(attempts), len(ids)), np.nan)
     maxima = np.full_like(marks, np.nan)
@@ -341,9 +339,9 @@ def _counts(listed: Sequence[str], seen: Iterable[str]) -> dict[str, int]:
 
 def _check_mark(score: float, max_score: float, name: str) -> None:
     if not (math.isfinite(score) and math.isfinite(max_score)):
-        raise NumericsError("scores must be finite numbers", name)
+        raise ValueError(f"{name}: scores must be finite numbers")
     if max_score <= 0:
-        raise NumericsError("max_score must be positive", name)
+        raise ValueError(f"{name}: max_score must be positive")
 
 
 def random_guess_score(question_type: str, choice_count: int = 0) -> float | None:
@@ -355,7 +353,7 @@ def random_guess_score(question_type: str, choice_count: int = 0) -> float | Non
     """
     if question_type == "single_choice":
         if choice_count < 1:
-            raise NumericsError("a single-choice question needs choices", "choice_count")
+            raise ValueError("choice_count: a single-choice question needs choices")
         return 1 / choice_count
     return {"true_false": 0.5, "numeric": 0.0}.get(question_type)
 

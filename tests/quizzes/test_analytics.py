@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.numerics.errors import NumericsError
 from service.quizzes.analytics import (
     MIXED_MAXIMA,
     NEEDS_2,
@@ -406,9 +405,8 @@ def test_different_maxima_have_no_common_maximum() -> None:
     ],
 )
 def test_bad_input_names_the_field(make: Callable[[], object], field: str) -> None:
-    with pytest.raises(NumericsError) as caught:
+    with pytest.raises(ValueError, match=f"^{field}: "):
         make()
-    assert caught.value.field == field
 
 
 def test_random_guess_scores_follow_moodle() -> None:
