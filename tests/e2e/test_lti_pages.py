@@ -1,6 +1,8 @@
 """The pages the tool shows inside an LMS (service/lti/pages.py), reached in the browser the way an
 LMS sends it there: a refusal, and an instructor's deep-linking quiz picker after a real LTI 1.3
-launch from the test platform (tests/lti/platform.py)."""
+launch from the test platform (tests/lti/platform.py). The page that posts the deep-linking
+response back submits itself as it loads (its only content is a <noscript> button), so the
+keyboard test checks that it reaches the LMS rather than axe checking it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from service.lti import pages
 from service.lti.keys import generate_key
 from tests.e2e.conftest import LiveServer
 from tests.e2e.wcag import assert_no_axe_violations
@@ -88,6 +91,17 @@ def test_the_lti_pages_pass_axe(
     open_quiz_picker(page, live_server, lms)
     page.screenshot(path=screenshots / f"axe-{viewport}-lti-quiz-picker.png", full_page=True)
     assert_no_axe_violations(page, state=f"LTI quiz picker at {viewport} width")
+
+    # A tool with no quizzes loaded says so instead. This server has them, so the browser gets
+    # that page as the tool renders it, without its response headers.
+    empty = pages.quiz_picker([], action="/lti/deep-link", launch_id="lti1p3-launch-none")
+    page.route(
+        f"{live_server.url}/lti/empty",
+        lambda route: route.fulfill(body=empty, content_type="text/html"),
+    )
+    page.goto("/lti/empty")
+    assert page.inner_text("h1") == "No quizzes to link"
+    assert_no_axe_violations(page, state=f"LTI quiz picker without quizzes at {viewport} width")
 
 
 def test_an_instructor_adds_a_quiz_by_keyboard(
