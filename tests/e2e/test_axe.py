@@ -73,9 +73,7 @@ def simulation_states(page: Any) -> Iterator[str]:
 
 def playground_states(page: Any) -> Iterator[str]:
     page.watch.allow("status of 422")
-    page.goto("/")
-    page.click("#tab-playground")
-    yield "playground"
+    yield from tab_states("playground")(page)
 
     page.fill("#norm-input", PASTED)
     page.click("#norm-run")
