@@ -17,7 +17,7 @@ import orjson
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from service.numerics.errors import CostLimitExceeded, NonFiniteResult, NumericsError
 
@@ -83,6 +83,10 @@ class Conflict(ServiceError):
     slug = "conflict"
 
 
+class MalformedBody(BadRequest):
+    slug = "malformed-body"
+
+
 class PayloadTooLarge(ServiceError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     slug = "payload-too-large"
@@ -117,6 +121,35 @@ class ServiceUnavailable(ServiceError):
     slug = "service-unavailable"
 
 
+def problem_document(
+    status: int,
+    *,
+    detail: str,
+    title: str | None = None,
+    type_: str | None = None,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: FieldErrors | None = None,
+    **extensions: Any,
+) -> bytes:
+    """An RFC 9457 problem document, serialized: what every refusal of the service carries,
+    whether Flask, the WSGI server (service/wsgi_errors.py) or the proxy answers."""
+    body: dict[str, Any] = {
+        "type": type_ or "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    if errors:
+        body["errors"] = errors
+    body.update(extensions)
+    return _dump_problem(body)
+
+
 def problem_response(
     status: int,
     *,
@@ -127,26 +160,22 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> Response:
-    """Build an RFC 9457 problem response."""
-    body: dict[str, Any] = {
-        "type": type_ or "about:blank",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
+    """Build an RFC 9457 problem response for the current request."""
+    instance = request_id = None
     if has_request_context():
-        body["instance"] = request.path
+        instance = request.path
         request_id = g.get("request_id")
-        if request_id:
-            body["request_id"] = request_id
-    if errors:
-        body["errors"] = errors
-    body.update(extensions)
-    response = current_app.response_class(
-        _dump_problem(body),
-        status=status,
-        mimetype=PROBLEM_MEDIA_TYPE,
+    document = problem_document(
+        status,
+        detail=detail,
+        title=title,
+        type_=type_,
+        instance=instance,
+        request_id=request_id,
+        errors=errors,
+        **extensions,
     )
+    response = current_app.response_class(document, status=status, mimetype=PROBLEM_MEDIA_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -325,7 +354,34 @@ def handle_unexpected(error: Exception) -> Response:
     )
 
 
+def read_streamed_body() -> None:
+    """Read a chunked body (one without Content-Length) before any view does, so that it is
+    refused whole: 413 beyond MAX_CONTENT_LENGTH, where werkzeug would hand a view the first
+    MAX_CONTENT_LENGTH bytes of it, and 400 when its chunks are malformed or cut short, which
+    the WSGI server reports by raising from the input stream. The body stays cached on the
+    request (get_data, get_json and webargs read it from there)."""
+    if "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    limit = request.max_content_length
+    try:
+        body = request.get_data(cache=True)  # at most `limit` bytes
+        overflow = limit is not None and len(body) >= limit and request.input_stream.read(1)
+    except ClientDisconnected as exc:
+        raise MalformedBody("The chunked request body ended before its last chunk.") from exc
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise MalformedBody(f"The chunked request body is malformed: {exc}.") from exc
+    if overflow:
+        raise PayloadTooLarge(
+            f"The request body exceeds the limit of {limit} bytes (MAX_CONTENT_LENGTH).",
+            limit={"name": "MAX_CONTENT_LENGTH", "value": limit},
+        )
+
+
 def register_error_handlers(app: Flask) -> None:
+    """Every handler, and the hook that refuses an unreadable chunked body before a view."""
+    app.before_request(read_streamed_body)
     app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ma.ValidationError, handle_validation_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import marshmallow as ma
@@ -160,3 +161,64 @@ def test_request_id_is_generated_and_echoed(client: FlaskClient) -> None:
         client.get("/health/live", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"]
         != "bad id <x>"
     )
+
+
+class _ChunkedInput:
+    """A WSGI server's input stream for a chunked body: `body`, then `error` if given (how
+    gunicorn reports a malformed chunk or a client gone before the last one)."""
+
+    def __init__(self, body: bytes, error: Exception | None = None) -> None:
+        self._body = io.BytesIO(body)
+        self._error = error
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._body.read(size)
+        if not data and self._error is not None:
+            raise self._error
+        return data
+
+
+def post_chunked(client: FlaskClient, stream: _ChunkedInput):
+    """POST a body without Content-Length, as gunicorn passes a chunked one to the app."""
+    return client.post(
+        "/probe/echo",
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True},
+    )
+
+
+def padded(document: bytes, size: int) -> bytes:
+    return document + b" " * (size - len(document))
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_a_truncated_document(
+    probe_app: Flask, probe: FlaskClient
+) -> None:
+    probe_app.config["MAX_CONTENT_LENGTH"] = 64
+    response = post_chunked(probe, _ChunkedInput(padded(b'{"depth": 2}', 65)))
+    body = assert_problem(response, 413)
+    assert body["type"].endswith(":payload-too-large")
+    assert body["limit"] == {"name": "MAX_CONTENT_LENGTH", "value": 64}
+
+
+def test_a_chunked_body_at_the_limit_is_read_whole(probe_app: Flask, probe: FlaskClient) -> None:
+    probe_app.config["MAX_CONTENT_LENGTH"] = 64
+    response = post_chunked(probe, _ChunkedInput(padded(b'{"depth": 2}', 64)))
+    assert response.status_code == 200
+    assert response.json == {"depth": 2}
+
+
+def test_malformed_chunks_are_a_400_problem(probe: FlaskClient) -> None:
+    from gunicorn.http.errors import InvalidChunkSize
+
+    response = post_chunked(probe, _ChunkedInput(b'{"de', InvalidChunkSize(b"zz")))
+    body = assert_problem(response, 400)
+    assert body["type"].endswith(":malformed-body")
+    assert body["detail"] == "The chunked request body is malformed: Invalid chunk size: b'zz'."
+
+
+def test_a_chunked_body_cut_short_is_a_400_problem(probe: FlaskClient) -> None:
+    response = post_chunked(probe, _ChunkedInput(b'{"de', ConnectionResetError()))
+    body = assert_problem(response, 400)
+    assert body["detail"] == "The chunked request body ended before its last chunk."
