@@ -6,6 +6,9 @@ import socket
 import sys
 import tempfile
 
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+
 _host = os.environ.get("BIND_HOST", "0.0.0.0")
 _port = int(os.environ.get("PORT", "8000"))
 bind = f"{_host}:{_port}"
@@ -16,8 +19,12 @@ bind = f"{_host}:{_port}"
 # port of its own.
 reuse_port = _port != 0
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# GUNICORN_WORKER_CLASS: gthread (the default) or sync, both refusing in problem+json (below);
+# any other gunicorn worker class is taken as given, with gunicorn's HTML refusals.
+_worker_name = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+if _worker_name == "sync" and threads > 1:
+    _worker_name = "gthread"  # what gunicorn itself does
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20
 keepalive = 5
@@ -34,6 +41,37 @@ access_log_format = (
 )
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+class _ProblemRefusals:
+    """A worker that answers what gunicorn refuses (a malformed request line, an overlong URL or
+    headers, bad chunking, ...) as application/problem+json, like the app, not as HTML.
+
+    The classes live here, not in the service package: importing anything from `service` in the
+    master would load the whole app there, and a HUP reload would then fork workers from stale
+    modules. The worker imports service.wsgi_errors after it has loaded the app."""
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        from service.wsgi_errors import answer_refusal
+
+        self._answer_refusal = answer_refusal
+
+    def handle_error(self, req, client, addr, exc):
+        self._answer_refusal(self, req, client, addr, exc)
+
+
+class ProblemThreadWorker(_ProblemRefusals, ThreadWorker):
+    """gthread, refusing in problem+json."""
+
+
+class ProblemSyncWorker(_ProblemRefusals, SyncWorker):
+    """sync, refusing in problem+json (bench/workers.py measures it against gthread)."""
+
+
+worker_class = {"gthread": ProblemThreadWorker, "sync": ProblemSyncWorker}.get(
+    _worker_name, _worker_name
+)
 
 
 # Prometheus: every worker writes its samples to one directory that /metrics aggregates.
