@@ -203,6 +203,7 @@ class GunicornServer:
     env: dict[str, str]
     log_path: Path
     workers: int
+    app: str = "service:create_app()"
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     _log: Any = field(default=None, repr=False)
@@ -222,7 +223,7 @@ class GunicornServer:
                 # Booted workers are counted in the log, so the log must be at info.
                 "--log-level",
                 "info",
-                "service:create_app()",
+                self.app,
             ],
             cwd=REPO_ROOT,
             env=self.env,
@@ -317,15 +318,17 @@ def running_server(
     workers: int = 2,
     threads: int = 4,
     name: str = "gunicorn",
+    app: str = "service:create_app()",
     **env: str,
 ) -> Iterator[GunicornServer]:
-    """A started gunicorn (ready once /health/ready answers 200), stopped on exit."""
+    """A started gunicorn serving `app` (ready once /health/ready answers 200), stopped on exit."""
     server = GunicornServer(
         env=base_environment(
             database_url, WEB_CONCURRENCY=str(workers), GUNICORN_THREADS=str(threads), **env
         ),
         log_path=log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log",
         workers=workers,
+        app=app,
     )
     server.start()
     try:
