@@ -132,8 +132,8 @@ def problem_document(
     errors: FieldErrors | None = None,
     **extensions: Any,
 ) -> bytes:
-    """An RFC 9457 problem document, serialized: what every refusal of the service carries,
-    whether Flask, the WSGI server (service/wsgi_errors.py) or the proxy answers."""
+    """An RFC 9457 problem document, serialized: the body of every refusal, whether Flask or
+    gunicorn (service/wsgi_errors.py) answers. nginx's pages (deploy/nginx) follow its shape."""
     body: dict[str, Any] = {
         "type": type_ or "about:blank",
         "title": title or HTTPStatus(status).phrase,

@@ -172,7 +172,8 @@ def _wait_until_answering(server: GunicornServer, timeout: float = 30.0) -> bool
 def test_a_client_that_stalls_is_dropped_after_the_client_timeout(
     proxy: NginxServer, stop: str
 ) -> None:
-    stalled = stall_connections(proxy.port, 2)[0 if stop == "headers" else 1]
+    sockets = stall_connections(proxy.port, 2)  # one stops in its headers, one in its body
+    stalled = sockets[0 if stop == "headers" else 1]
     started = time.monotonic()
     try:
         assert is_open(stalled)
@@ -180,7 +181,7 @@ def test_a_client_that_stalls_is_dropped_after_the_client_timeout(
             time.sleep(0.05)
         elapsed = time.monotonic() - started
     finally:
-        stalled.close()
+        close_all(sockets)
     assert CLIENT_TIMEOUT_SECONDS * 0.8 <= elapsed < CLIENT_TIMEOUT_SECONDS + 5
 
 
@@ -295,6 +296,15 @@ def test_a_413_names_the_limit_and_the_request(proxy: NginxServer) -> None:
     assert problem["detail"] == (
         f"The request body exceeds the limit of {MAX_BODY} bytes (MAX_CONTENT_LENGTH)."
     )
+
+
+def test_a_chunked_body_within_the_limit_reaches_the_app_whole(proxy: NginxServer) -> None:
+    document = b'{"depth": 3, "width": 100, "weight_variance": 1}'
+    chunks = b"".join(b"1\r\n%c\r\n" % byte for byte in document) + b"0\r\n\r\n"
+    response = exchange(proxy.port, _post(b"Transfer-Encoding: chunked\r\n", chunks))
+    assert response.status == 200, response.body[:300]
+    layers = orjson.loads(response.body)["layers"]
+    assert [layer["variance"] for layer in layers] == [1e2, 1e4, 1e6]
 
 
 def test_the_problem_pages_cannot_be_requested(proxy: NginxServer) -> None:
