@@ -19,7 +19,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.routing import IntegerConverter, Map
 
-from service.errors import PROBLEM_MEDIA_TYPE, BadRequest, UnsupportedMediaType
+from service.errors import PROBLEM_MEDIA_TYPE, BadRequest, NotModified, UnsupportedMediaType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,9 +100,18 @@ def _refuse_malformed_url() -> None:
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """The project's resource blueprint (strict JSON parsing)."""
+    """The project's resource blueprint: strict JSON parsing, and flask-smorest's ETags
+    (`@blp.etag`, `set_etag`, `check_etag`) with If-None-Match compared as RFC 9110 says."""
 
     ARGUMENTS_PARSER = StrictJSONParser()
+
+    def _check_not_modified(self, etag: str) -> None:
+        """flask-smorest's If-None-Match check, with the weak comparison of RFC 9110 13.1.2
+        (W/"x" matches "x") and the ETag handed to the 304, which must carry it (15.4.5)."""
+        if request.method in self.METHODS_CHECKING_NOT_MODIFIED and (
+            request.if_none_match.contains_weak(etag)
+        ):
+            raise NotModified(etag)
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[F], F]:
         """flask-smorest's `arguments`, with a schema class instantiated once here: webargs

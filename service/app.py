@@ -20,9 +20,11 @@ from service.lti.routes import browser_blp as lti_browser_blp
 from service.metrics import install_metrics
 from service.migrate import migration_heads
 from service.observability import configure_logging, install_request_ids
+from service.quizzes.read_model import QuizReadModel
 from service.quizzes.services import seed_bank
 from service.ratelimit import install_rate_limits
 from service.security import install_security_headers
+from service.simulations.services import answer_cache
 from service.webpage import blp as web_blp
 
 
@@ -79,6 +81,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         connect_timeout=settings.db_connect_timeout,
     )
     database.init_app(app)
+    quiz_read_model = QuizReadModel.from_settings(settings)
+    quiz_read_model.attach(database.sessionmaker, database.read_sessionmaker)
+    app.extensions["quiz_read_model"] = quiz_read_model
+    app.extensions["simulation_answers"] = answer_cache(enabled=settings.caches_enabled)
     app.extensions["migration_heads"] = migration_heads()
     app.extensions["seeders"] = [seed_bank]
 
