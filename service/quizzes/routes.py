@@ -17,7 +17,7 @@ from service.jsonio import dumps_bytes
 from service.learners import services as learner_services
 from service.pagination import page_request
 from service.quizzes import domain, schemas, services
-from service.quizzes.interchange import MEDIA_TYPES
+from service.quizzes.interchange import FORMATS, format_named
 from service.settings_access import settings
 
 blp = Blueprint("quizzes", __name__, url_prefix="/v1/quizzes", description="Quizzes")
@@ -129,30 +129,29 @@ class QuizResource(MethodView):
 @blp.route("/import")
 class QuizImport(MethodView):
     @guard(blp, roles=AUTHORS)
+    @blp.etag
     @blp.arguments(schemas.ImportArgsSchema, location="query")
     @blp.doc(
         requestBody={
             "required": True,
             "content": {
-                media: {"schema": {"type": "string"}}
-                for media in ("application/json", "text/plain", "application/xml")
+                fmt.upload_media_type: {"schema": {"type": "string"}} for fmt in FORMATS.values()
             },
         }
     )
     @blp.response(201, schemas.QuizSchema)
     @blp.problems(409, 415, 422)
-    def post(self, args: dict[str, str]) -> dict[str, Any]:
+    def post(self, args: dict[str, str]) -> Response:
         """Import a quiz from JSON, GIFT or Moodle XML (author API key)."""
-        text = request.get_data(as_text=True)
-        return _preview(
-            services.import_quiz_text(
-                get_session(),
-                text,
-                args["format"],
-                slug=args.get("slug"),
-                title=args.get("title"),
-            )
+        session = get_session()
+        current = services.import_quiz_text(
+            session,
+            request.get_data(as_text=True),
+            args["format"],
+            slug=args.get("slug"),
+            title=args.get("title"),
         )
+        return _answer(session, current, 201)
 
 
 @blp.route("/<string:slug>/export")
@@ -177,13 +176,12 @@ class QuizExport(MethodView):
     @blp.problems(404)
     def get(self, args: dict[str, str], slug: str) -> Response:
         """A quiz with its answer key as JSON, GIFT or Moodle XML, for LMS import (API key)."""
-        fmt = args["format"]
-        text = services.export_quiz_text(get_read_session(), slug, fmt)
-        extension = {"json": "json", "gift": "gift.txt", "moodle-xml": "xml"}[fmt]
+        fmt = format_named(args["format"])
+        text = services.export_quiz_text(get_read_session(), slug, fmt.name)
         return Response(
             text,
-            content_type=MEDIA_TYPES[fmt],
-            headers={"Content-Disposition": f'attachment; filename="{slug}.{extension}"'},
+            content_type=fmt.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{slug}.{fmt.extension}"'},
         )
 
 
