@@ -10,16 +10,16 @@ from typing import Any, TypeVar
 
 import flask_smorest
 import marshmallow as ma
-import orjson
 from flask import Flask, Request, request
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_smorest.utils import prepare_response
 from flask_swagger_ui import get_swaggerui_blueprint
 from webargs import core
-from webargs.flaskparser import FlaskParser, abort, is_json_request
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter, Map
 
 from service.errors import PROBLEM_MEDIA_TYPE, BadRequest, NotModified, UnsupportedMediaType
+from service.jsonio import parse_json_body
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,9 +43,8 @@ class ProblemSchema(ma.Schema):
 
 
 class StrictJSONParser(FlaskParser):
-    """webargs parser that decodes JSON with orjson: NaN, Infinity and the like are malformed,
-    a body in another media type is 415 (not silently ignored), and strings may not hold NUL
-    (PostgreSQL cannot store it, so it is refused alike on every backend)."""
+    """webargs parser that reads JSON bodies with `jsonio.parse_json_body` (strict, no NUL),
+    and refuses a body in another media type with 415 (not silently ignored)."""
 
     def _raw_load_json(self, req: Request) -> Any:
         data = req.get_data(cache=True)
@@ -57,23 +56,7 @@ class StrictJSONParser(FlaskParser):
             return core.missing
         if not data:
             return core.missing
-        try:
-            document = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            abort(400, exc=exc, messages={"json": [f"The request body is not valid JSON: {exc}"]})
-        if b"\\u0000" in data and _holds_nul(document):
-            abort(422, messages={"json": ["Strings must not contain NUL (U+0000) characters."]})
-        return document
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
+        return parse_json_body(data)
 
 
 class DatabaseIdConverter(IntegerConverter):

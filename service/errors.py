@@ -60,6 +60,12 @@ class BadRequest(ServiceError):
     slug = "bad-request"
 
 
+class MalformedJSON(BadRequest):
+    """A request body that is not JSON (every JSON body is read by jsonio.parse_json_body)."""
+
+    slug = "malformed-json"
+
+
 class Unauthorized(ServiceError):
     status = HTTPStatus.UNAUTHORIZED
     slug = "unauthorized"
