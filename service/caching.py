@@ -58,7 +58,10 @@ class Cache(Generic[K, V]):
         if self._entries is None:
             return None
         with self._lock:
-            return self._entries.get(key)
+            try:
+                return self._entries[key]  # one lookup (`get` would check expiry twice)
+            except KeyError:
+                return None
 
     def put(self, key: K, value: V) -> None:
         if self._entries is None:

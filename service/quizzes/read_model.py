@@ -7,8 +7,8 @@ Every quiz cache is a `service.caching.Cache` built here from the app's settings
   never stale; a hit skips reading and validating the definition.
 - `instances`: what each seed of a built quiz instantiated, by (content hash, seed): an attempt's
   start and its submission draw the same numbers, so the second is a lookup.
-- `answers`: generated questions' answers and worked explanations per drawn parameters, for
-  generators whose draws repeat (a few hundred combinations, asked by every new attempt).
+- `answers`: what generators compute per drawn parameters, for those whose draws repeat (the
+  propagation questions' few hundred combinations, asked by every new attempt).
 - `rendered`: the GET body of a version (and its ETag's data), by (content hash, version).
 - `current`: the current version's rendered body per slug, for `QUIZ_CACHE_SECONDS`. A write
   through this app forgets the slug at once; one through another process or host shows within
@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.caching import Cache
@@ -71,9 +70,7 @@ class QuizReadModel:
         self.instances: Cache[tuple[str, int], domain.Instances] = Cache(
             INSTANTIATED_SEEDS, enabled=enabled
         )
-        self.answers: Cache[tuple[str, int, str, bytes], Any] = Cache(
-            GENERATED_ANSWERS, enabled=enabled
-        )
+        self.answers: Cache[Hashable, Any] = Cache(GENERATED_ANSWERS, enabled=enabled)
         self.rendered: Cache[tuple[str, int], RenderedQuiz] = Cache(
             RENDERED_VERSIONS, enabled=enabled
         )
@@ -104,9 +101,9 @@ class QuizReadModel:
         if not self.quizzes.enabled:
             return quiz
         questions = tuple(
-            replace(question, generator=_RememberingGenerator(question.generator, self.answers))
-            if question.generator is not None and question.generator.repeats_draws
-            else question
+            question
+            if question.generator is None
+            else replace(question, generator=question.generator.remembering(self.answers))
             for question in quiz.questions
         )
         return replace(quiz, questions=questions, memo=_SeedMemo(self.instances, digest))
@@ -132,61 +129,3 @@ class _SeedMemo:
 
     def get_or_build(self, key: int, build: Callable[[], domain.Instances]) -> domain.Instances:
         return self.instances.get_or_build((self.digest, key), build)
-
-
-@dataclass(frozen=True, eq=False)
-class _RememberingGenerator:
-    """A generator (domain.QuestionGenerator) whose answers and explanations are kept per
-    drawn parameters in the app's cache; everything else, equality included, is the
-    generator's own."""
-
-    generator: domain.QuestionGenerator
-    answers: Cache[tuple[str, int, str, bytes], Any]
-
-    def __eq__(self, other: object) -> bool:
-        inner = other.generator if isinstance(other, _RememberingGenerator) else other
-        return bool(self.generator == inner)
-
-    def __hash__(self) -> int:
-        return hash(self.generator)
-
-    @property
-    def name(self) -> str:
-        return self.generator.name
-
-    @property
-    def version(self) -> int:
-        return self.generator.version
-
-    @property
-    def template(self) -> str:
-        return self.generator.template
-
-    @property
-    def repeats_draws(self) -> bool:
-        return self.generator.repeats_draws
-
-    def check_options(self, options: Mapping[str, Any]) -> None:
-        self.generator.check_options(options)
-
-    def draw(self, rng: domain.SeededDraws, options: Mapping[str, Any]) -> dict[str, Any]:
-        return self.generator.draw(rng, options)
-
-    def render(self, params: Mapping[str, Any]) -> str:
-        return self.generator.render(params)
-
-    def answer(self, params: Mapping[str, Any]) -> float:
-        value: float = self.answers.get_or_build(
-            self._key("answer", params), lambda: self.generator.answer(params)
-        )
-        return value
-
-    def explain(self, params: Mapping[str, Any]) -> str:
-        text: str = self.answers.get_or_build(
-            self._key("explain", params), lambda: self.generator.explain(params)
-        )
-        return text
-
-    def _key(self, kind: str, params: Mapping[str, Any]) -> tuple[str, int, str, bytes]:
-        drawn = orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
-        return (self.generator.name, self.generator.version, kind, drawn)

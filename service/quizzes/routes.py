@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from flask import Response, after_this_request, request
+from flask import Response, after_this_request, current_app, request
 from flask.views import MethodView
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from service.learners import services as learner_services
 from service.pagination import page_request
 from service.quizzes import domain, schemas, services
 from service.quizzes.interchange import FORMATS, format_named
+from service.quizzes.read_model import QuizReadModel
 from service.settings_access import settings
 
 blp = Blueprint("quizzes", __name__, url_prefix="/v1/quizzes", description="Quizzes")
@@ -33,6 +34,11 @@ def _preview(current: services.CurrentQuiz) -> dict[str, Any]:
 def _render(current: services.CurrentQuiz) -> bytes:
     """The quiz GET's body, dumped by QuizSchema as the response decorator would."""
     return dumps_bytes(_QUIZ.dump(_preview(current)))
+
+
+def _read_model() -> QuizReadModel:
+    model: QuizReadModel = current_app.extensions["quiz_read_model"]
+    return model
 
 
 def _revalidate(response: Response) -> Response:
@@ -94,7 +100,7 @@ class QuizResource(MethodView):
         the version number), so it tells nothing about the answers, yet differs for every
         version. A new version shows on every server within QUIZ_CACHE_SECONDS (default 1 s).
         """
-        rendered = services.rendered_quiz(get_read_session(), slug, _render)
+        rendered = services.rendered_quiz(_read_model(), get_read_session, slug, _render)
         after_this_request(_revalidate)
         blp.set_etag(rendered.etag_data)
         return Response(rendered.body, mimetype="application/json")

@@ -22,7 +22,7 @@ from service.quizzes.bank_loader import content_hash, load_bank
 from service.quizzes.bank_schema import dump_quiz, load_quiz
 from service.quizzes.interchange import InterchangeError, export_quiz, import_quiz
 from service.quizzes.models import QuizRecord, QuizVersion
-from service.quizzes.read_model import RenderedQuiz, of_session
+from service.quizzes.read_model import QuizReadModel, RenderedQuiz, of_session
 
 
 @dataclass(frozen=True)
@@ -207,15 +207,18 @@ def get_current_quiz(session: Session, slug: str) -> CurrentQuiz:
 
 
 def rendered_quiz(
-    session: Session, slug: str, render: Callable[[CurrentQuiz], bytes]
+    model: QuizReadModel,
+    session: Callable[[], Session],
+    slug: str,
+    render: Callable[[CurrentQuiz], bytes],
 ) -> RenderedQuiz:
     """The GET body of `slug`'s current version, rendered by `render` once per version: from
-    the read model's `current` cache for QUIZ_CACHE_SECONDS, else after asking the database
-    which version is current."""
-    model = of_session(session)
+    the app's read model (`current`, for QUIZ_CACHE_SECONDS) without opening a session, else
+    after asking the database (a `session()`) which version is current."""
     rendered = model.current.get(slug)
     if rendered is None:
-        rendered = rendered_version(session, get_current_quiz(session, slug), render)
+        reader = session()
+        rendered = rendered_version(reader, get_current_quiz(reader, slug), render)
         model.current.put(slug, rendered)
     return rendered
 

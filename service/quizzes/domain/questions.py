@@ -18,7 +18,7 @@ domain free of the numerics imports that generators need.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol
@@ -38,6 +38,12 @@ SCORING_POLICIES = ("highest", "last", "average")
 REVIEW_POLICIES = ("after_submission", "after_pass", "never")
 
 
+class AnswerMemo(Protocol):
+    """Where a generator may keep what it computed, by key (the app's read model gives one)."""
+
+    def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> Any: ...
+
+
 class QuestionGenerator(Protocol):
     """A numeric question whose numbers are drawn per attempt and answered by the numerics."""
 
@@ -52,14 +58,13 @@ class QuestionGenerator(Protocol):
         """The prompt shown in a preview: describes the question without numbers."""
         ...
 
-    @property
-    def repeats_draws(self) -> bool:
-        """Whether its draws come from a few hundred combinations, so that its answers are
-        worth keeping per drawn parameters."""
-        ...
-
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Raise ValueError naming a bad option (bank authors may narrow the draws)."""
+        ...
+
+    def remembering(self, memo: AnswerMemo) -> QuestionGenerator:
+        """This generator keeping its computed answers in `memo`, when its draws come from few
+        enough combinations for that to pay (itself otherwise). Equal to this generator."""
         ...
 
     def draw(self, rng: SeededDraws, options: Mapping[str, Any]) -> dict[str, Any]: ...

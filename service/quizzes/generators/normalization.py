@@ -15,7 +15,7 @@ import numpy as np
 
 from service.numerics.errors import NonFiniteResult
 from service.numerics.normalization import batch_norm, group_norm, instance_norm, layer_norm
-from service.quizzes.domain import SeededDraws
+from service.quizzes.domain import AnswerMemo, SeededDraws
 from service.quizzes.generators.common import (
     DEFAULT_HIGH,
     DEFAULT_LOW,
@@ -44,7 +44,10 @@ class NormalizationElement:
     normalize: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
     statistic_index: Callable[[tuple[int, ...]], tuple[int, ...]]
     prompt: Callable[[list[Any], tuple[int, ...]], str]
-    repeats_draws: bool = False  # 14^8 arrays: an answer is rarely asked twice
+
+    def remembering(self, memo: AnswerMemo) -> NormalizationElement:
+        """Itself: 14^8 arrays, an answer is rarely asked twice."""
+        return self
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         check_known(options, {"low", "high"})

@@ -8,12 +8,12 @@ parameters (the quiz read model does, per app).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.numerics.network import build_network_spec
 from service.numerics.propagation import analytic_propagation
-from service.quizzes.domain import SeededDraws
+from service.quizzes.domain import AnswerMemo, SeededDraws
 from service.quizzes.generators.common import Params, check_known, fmt, int_option
 
 _INPUT_VARIANCES = (1, 2, 4)
@@ -26,6 +26,26 @@ def _check_depths(options: Mapping[str, Any], low: int, high: int) -> tuple[int,
     if not 1 <= shallow <= deep <= 40:
         raise ValueError("options need 1 <= min_depth <= max_depth <= 40")
     return shallow, deep
+
+
+def _variances(
+    memo: AnswerMemo | None,
+    depth: int,
+    fan_in: int,
+    weight_variance: float,
+    input_variance: float,
+    activation: str,
+) -> tuple[float | None, float | None]:
+    """`_propagated_variances`, kept in `memo` when there is one: the generators draw from a few
+    hundred combinations, and an attempt's answer and explanation both ask."""
+    if memo is None:
+        return _propagated_variances(depth, fan_in, weight_variance, input_variance, activation)
+    key = ("propagated-variances", depth, fan_in, weight_variance, input_variance, activation)
+    variances: tuple[float | None, float | None] = memo.get_or_build(
+        key,
+        lambda: _propagated_variances(depth, fan_in, weight_variance, input_variance, activation),
+    )
+    return variances
 
 
 def _propagated_variances(
@@ -54,7 +74,8 @@ class LinearVariancePropagation:
 
     name: str = "linear-variance-propagation"
     version: int = 1
-    repeats_draws: bool = True
+    # The app's memo of computed variances (see `remembering`); not part of the value.
+    memo: AnswerMemo | None = field(default=None, compare=False, repr=False)
     template: str = (
         "A deep network has L linear layers (no activation function), each with fan-in n and "
         "independent zero-mean weights of variance Var(W); the input has variance Var(x). What "
@@ -73,6 +94,9 @@ class LinearVariancePropagation:
         (1000, "0.0015"),
         (1000, "0.0008"),
     )
+
+    def remembering(self, memo: AnswerMemo) -> LinearVariancePropagation:
+        return replace(self, memo=memo)
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         _check_depths(options, 5, 25)
@@ -97,7 +121,8 @@ class LinearVariancePropagation:
         )
 
     def answer(self, params: Mapping[str, Any]) -> float:
-        final, _ = _propagated_variances(
+        final, _ = _variances(
+            self.memo,
             int(params["depth"]),
             int(params["fan_in"]),
             float(params["weight_variance"]),
@@ -122,7 +147,8 @@ class ReluVariancePropagation:
 
     name: str = "relu-variance-propagation"
     version: int = 1
-    repeats_draws: bool = True
+    # The app's memo of computed variances (see `remembering`); not part of the value.
+    memo: AnswerMemo | None = field(default=None, compare=False, repr=False)
     template: str = (
         "A deep fully connected ReLU network has L layers of fan-in n, weights of variance "
         "Var(W) and no biases; the input has variance Var(x). What is the variance of the "
@@ -131,6 +157,9 @@ class ReluVariancePropagation:
     fan_ins: tuple[int, ...] = (64, 128, 256, 512, 1024)
     # c = n·Var(W); Var(W) is shown as the fraction c/n. 2 is He initialization.
     numerators: tuple[int, ...] = (1, 2, 3, 4)
+
+    def remembering(self, memo: AnswerMemo) -> ReluVariancePropagation:
+        return replace(self, memo=memo)
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         _check_depths(options, 3, 15)
@@ -155,7 +184,8 @@ class ReluVariancePropagation:
         )
 
     def answer(self, params: Mapping[str, Any]) -> float:
-        _, variance = _propagated_variances(
+        _, variance = _variances(
+            self.memo,
             int(params["depth"]),
             int(params["fan_in"]),
             params["numerator"] / params["fan_in"],
