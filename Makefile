@@ -19,7 +19,7 @@ help:
 	@echo "make test      lint, type-check and run the test suite"
 	@echo "make test-all  the suite including slow suites"
 	@echo "make openapi   regenerate openapi.yaml from the code"
-	@echo "make lint      ruff and mypy"
+	@echo "make lint      ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench     performance ratios against bare baselines (bench/README.md)"
 
 $(BIN)/python:
@@ -46,6 +46,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
 test: lint

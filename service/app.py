@@ -1,37 +1,58 @@
-"""The application factory: settings -> logging -> JSON -> db -> errors -> API -> CLI."""
+"""The composition root: `create_app` builds the app and is the one place that wires packages
+together — settings, logging, JSON, database, errors, blueprints, learner event subscribers,
+outbox handlers, metrics and CLI. No other module connects one package to another's
+implementation."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request, request
 from flask.sessions import SessionInterface, SessionMixin
 
-from service.api import Api, configure_api
+from service.api import configure_api
+from service.auth.cli import keys_cli
 from service.cli import register_cli
 from service.config import Settings
 from service.cors import install_cors
 from service.db import Database
 from service.errors import PayloadTooLarge, register_error_handlers
+from service.health.routes import blp as health_blp
 from service.jsonio import install_json
-from service.lti.routes import browser_blp as lti_browser_blp
+from service.learners.events import AttemptSubmitted, LearnerEvents
+from service.learners.routes import blp as learners_blp
+from service.lti.ags import AGS_SCORE, ScorePassback
+from service.lti.cli import lti_cli
+from service.lti.grades import queue_grade
+from service.lti.routes.admin import blp as lti_admin_blp
+from service.lti.routes.browser import blp as lti_browser_blp
+from service.lti.routes.tool import blp as lti_tool_blp
 from service.metrics import install_metrics
-from service.migrate import migration_heads
+from service.migrate import db_cli, migration_heads
+from service.normalization.routes import blp as normalization_blp
 from service.observability import configure_logging, install_request_ids
+from service.outbox.cli import outbox_cli
+from service.outbox.metrics import OutboxBacklog
+from service.outbox.routes import blp as outbox_blp
+from service.outbox.wiring import install_outbox
 from service.quizzes.read_model import QuizReadModel
+from service.quizzes.routes import blp as quizzes_blp
 from service.quizzes.services import seed_bank
 from service.ratelimit import install_rate_limits
 from service.security import install_security_headers
+from service.simulations.routes import blp as simulations_blp
 from service.simulations.services import answer_cache
 from service.webpage import blp as web_blp
+from service.xapi.forwarding import XAPI_STATEMENTS, StatementForwarder
+from service.xapi.routes import blp as xapi_blp
+from service.xapi.subscribers import StatementRecorder
 
 
 class NoCookieSession(SessionInterface):
     """Flask's signed-cookie session is not used (the LTI flow keeps its state in the shared
-    store), so no request parses a session cookie or builds a signer for it (~50 µs each).
-    Writing to `flask.session` fails loudly (it is a null session)."""
+    store), so no request parses a session cookie or builds a signer for it: about 40 µs of CPU
+    a request (GET /health/live in process: 202-225 µs against 250-311 µs with Flask's
+    default). Writing to `flask.session` fails loudly (it is a null session)."""
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         return None
@@ -40,30 +61,13 @@ class NoCookieSession(SessionInterface):
         return None
 
 
-class ServiceFlask(Flask):
-    """Flask that remembers which hooks and views are plain functions: stock Flask asks
-    `inspect.iscoroutinefunction` for each of them on every request (~2 µs apiece)."""
-
-    session_interface = NoCookieSession()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._plain_functions: dict[Any, bool] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        key = getattr(func, "__func__", func)  # a view method is bound anew per request
-        plain = self._plain_functions.get(key)
-        if plain is None:
-            plain = self._plain_functions[key] = not inspect.iscoroutinefunction(func)
-        return func if plain else super().ensure_sync(func)
-
-
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app. Without `settings`, they are read from the environment."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
 
-    app = ServiceFlask(__name__, static_folder=None)
+    app = Flask(__name__, static_folder=None)
+    app.session_interface = NoCookieSession()
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -87,30 +91,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["simulation_answers"] = answer_cache(enabled=settings.caches_enabled)
     app.extensions["migration_heads"] = migration_heads()
     app.extensions["seeders"] = [seed_bank]
+    _wire_integrations(app, settings)
 
     register_error_handlers(app)
     install_cors(app, settings.cors_origins)
     install_security_headers(app, settings.frame_ancestors)
     api = configure_api(app)
-    _register_blueprints(api)
-    app.register_blueprint(web_blp)
-    app.register_blueprint(lti_browser_blp)
-    app.extensions["limiter"] = install_rate_limits(app, settings)
-    install_metrics(app, settings.prometheus_multiproc_dir)
-    register_cli(app)
-    return app
-
-
-def _register_blueprints(api: Api) -> None:
-    from service.health.routes import blp as health_blp
-    from service.learners.routes import blp as learners_blp
-    from service.lti.routes import admin_blp as lti_admin_blp
-    from service.lti.routes import tool_blp as lti_tool_blp
-    from service.normalization.routes import blp as normalization_blp
-    from service.quizzes.routes import blp as quizzes_blp
-    from service.simulations.routes import blp as simulations_blp
-    from service.xapi.routes import blp as xapi_blp
-
     for blueprint in (
         health_blp,
         simulations_blp,
@@ -119,9 +105,34 @@ def _register_blueprints(api: Api) -> None:
         learners_blp,
         lti_tool_blp,
         lti_admin_blp,
+        outbox_blp,
         xapi_blp,
     ):
         api.register_blueprint(blueprint)
+    app.register_blueprint(web_blp)
+    app.register_blueprint(lti_browser_blp)
+    app.extensions["limiter"] = install_rate_limits(app, settings)
+    install_metrics(app, settings.prometheus_multiproc_dir, collectors=[OutboxBacklog(app)])
+    register_cli(app, [db_cli, keys_cli, lti_cli, outbox_cli])
+    return app
+
+
+def _wire_integrations(app: Flask, settings: Settings) -> None:
+    """What happens after a submission, and how it leaves the service: learners publish, xAPI
+    and LTI subscribe (in that order: statements are recorded before the grade is queued), and
+    the outbox delivers each kind of message with its owner's handler."""
+    events = app.extensions["learner_events"] = LearnerEvents()
+    events.subscribe(
+        AttemptSubmitted,
+        StatementRecorder(base_url=settings.public_base_url, forward=bool(settings.xapi_lrs_url)),
+    )
+    events.subscribe(AttemptSubmitted, queue_grade)
+
+    outbox = install_outbox(app)
+    outbox.register(AGS_SCORE, ScorePassback(settings.secret_key))
+    outbox.register(
+        XAPI_STATEMENTS, StatementForwarder(settings.xapi_lrs_url, settings.xapi_lrs_auth)
+    )
 
 
 def _refuse_oversized_body() -> None:

@@ -1,8 +1,9 @@
-"""Flask CLI commands: `seed` and `openapi write` (YAML by default, for the committed spec)."""
+"""Flask CLI commands: `seed` and `openapi write` (YAML by default, for the committed spec), and
+the registration of the packages' command groups."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 import click
@@ -50,14 +51,10 @@ def seed_command() -> None:
         click.echo("nothing to seed")
 
 
-def register_cli(app: Flask) -> None:
-    from service.auth.cli import keys_cli
-    from service.lti.cli import lti_cli, outbox_cli
-    from service.migrate import db_cli
-
-    app.cli.add_command(db_cli)
-    app.cli.add_command(keys_cli)
-    app.cli.add_command(lti_cli)
-    app.cli.add_command(outbox_cli)
+def register_cli(app: Flask, groups: Iterable[click.Command]) -> None:
+    """The app's commands: the packages' `groups` (given by the composition root), `openapi`
+    and `seed`."""
+    for group in groups:
+        app.cli.add_command(group)
     app.cli.add_command(openapi_cli)  # replaces flask-smorest's JSON-first group
     app.cli.add_command(seed_command)

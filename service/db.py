@@ -1,26 +1,34 @@
-"""SQLAlchemy 2 plumbing: the declarative base, the engine, and one session per request.
+"""SQLAlchemy 2 plumbing: the declarative base, the engine, one session per request, and the
+unit of work.
 
-Services receive a `Session` and own its transactions (`with session.begin(): ...`). Sessions are
-made with `autobegin=False`, so any database access outside an explicit transaction fails loudly
-instead of leaving a transaction open by accident.
+The unit of work: a use case (a public service function) runs as one transaction that it opens
+itself, `with session.begin(): ...`, or `run_in_transaction` when a lost race should run it
+again. Helpers that run inside a caller's transaction take the session and open none. Sessions
+are made with `autobegin=False`, so any database access outside an explicit transaction fails
+loudly instead of leaving a transaction open by accident.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from service.errors import Conflict
 from service.jsonio import dumps_bytes
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -211,3 +219,29 @@ def _close_request_session(_exc: BaseException | None) -> None:
             session.close()
             if isinstance(connection, Connection):
                 connection.close()  # back to the pool
+
+
+# --------------------------------------------------------------------------------------------
+# The unit of work
+
+
+class RaceLost(Exception):
+    """Raised inside a unit of work when what it read was changed by a concurrent request before
+    it could act on it: `run_in_transaction` runs the whole unit again."""
+
+
+def run_in_transaction(
+    session: Session, work: Callable[[Session], T], *, attempts: int, conflict: str
+) -> T:
+    """`work(session)` as one transaction: committed when it returns, rolled back when it raises.
+
+    A lost race runs the whole unit again, up to `attempts` times in all: RaceLost, or an
+    IntegrityError (a unique constraint refused what a concurrent request wrote first; the next
+    round reads the winner's row). Conflict(`conflict`) when every round lost."""
+    for _ in range(attempts):
+        try:
+            with session.begin():
+                return work(session)
+        except (IntegrityError, RaceLost):
+            continue
+    raise Conflict(conflict)

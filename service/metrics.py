@@ -1,5 +1,5 @@
-"""Prometheus metrics at /metrics: requests and latency per endpoint, quiz submissions, and the
-outbox backlog (read from the database at scrape time, so every worker reports the same).
+"""Prometheus metrics at /metrics: requests and latency per endpoint, quiz submissions, and what
+the composition root adds as scrape-time collectors (the outbox backlog).
 
 Under gunicorn, set PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py does) so each worker writes its
 samples to that directory and /metrics aggregates all workers."""
@@ -7,7 +7,7 @@ samples to that directory and /metrics aggregates all workers."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -18,39 +18,16 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy.exc import SQLAlchemyError
-
-from service.db import get_database
 
 SUBMISSION_ENDPOINT = "learners.Submission"
 
 
-class OutboxBacklog(Collector):
-    """Gauge of outbox messages by status, counted in the database when scraped."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-
-    def collect(self) -> Iterator[Metric]:
-        from service.lti.outbox import backlog
-
-        gauge = GaugeMetricFamily(
-            "activation_lab_outbox_messages", "Outbox messages by status", labels=["status"]
-        )
-        try:
-            with self.app.app_context(), get_database(self.app).sessionmaker() as session:
-                counts = backlog(session)
-        except SQLAlchemyError:
-            return  # database down: no sample rather than a failed scrape
-        for status, count in counts.items():
-            gauge.add_metric([status], count)
-        yield gauge
-
-
-def install_metrics(app: Flask, multiprocess_dir: str | None) -> None:
+def install_metrics(
+    app: Flask, multiprocess_dir: str | None, collectors: Sequence[Collector] = ()
+) -> None:
+    """Count requests; `collectors` are asked at every scrape, in this process."""
     registry = CollectorRegistry()
     requests = Counter(
         "activation_lab_http_requests_total",
@@ -71,7 +48,6 @@ def install_metrics(app: Flask, multiprocess_dir: str | None) -> None:
         ["passed"],
         registry=registry,
     )
-    backlog = OutboxBacklog(app)
 
     def start_timer() -> None:
         g.metrics_started = time.perf_counter()
@@ -112,7 +88,8 @@ def install_metrics(app: Flask, multiprocess_dir: str | None) -> None:
         else:
             scrape = registry
         body = generate_latest(scrape)
-        body += generate_latest(_single(backlog))
+        for collector in collectors:
+            body += generate_latest(_single(collector))
         return Response(
             body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"}
         )

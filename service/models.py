@@ -5,6 +5,7 @@ from __future__ import annotations
 import service.auth.models
 import service.learners.models
 import service.lti.models
+import service.outbox.models
 import service.quizzes.models
 import service.xapi.models  # noqa: F401
 from service.db import Base

@@ -1,14 +1,24 @@
-"""Page/per_page query arguments and the paginated envelope {items, total, page, per_page}."""
+"""Page/per_page query arguments, the paginated envelope {items, total, page, per_page}, and
+`paginate`, the one count-then-page query every listing runs.
+
+flask-smorest's own `@blp.paginate` does not fit this API's contract: it reads `page_size`, fixes
+the maximum when the view is decorated (MAX_PAGE_SIZE is a setting) and puts the totals in an
+X-Pagination header instead of the body.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
 import marshmallow as ma
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+U = TypeVar("U")
+Ts = TypeVarTuple("Ts")
 DEFAULT_PER_PAGE = 20
 
 
@@ -39,6 +49,26 @@ class Page(Generic[T]):
     total: int
     page: int
     per_page: int
+
+    def map(self, function: Callable[[T], U]) -> Page[U]:
+        """The same page with each item passed through `function`."""
+        return Page([function(item) for item in self.items], self.total, self.page, self.per_page)
+
+
+def paginate(
+    session: Session, query: Select[*Ts], page: PageRequest | None, *, rows: bool = False
+) -> Page[Any]:
+    """Count what `query` selects, then read one page of it (every row when `page` is None),
+    inside the caller's transaction: two statements. Items are the first column of each row
+    (an ORM entity, say), or whole rows with `rows=True`. `query` must be ordered."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    if page is not None:
+        query = query.offset(page.offset).limit(page.per_page)
+    result = session.execute(query)
+    items: Sequence[Any] = result.all() if rows else result.scalars().all()
+    if page is None:
+        return Page(items, total, 1, max(total, 1))
+    return Page(items, total, page.page, page.per_page)
 
 
 def page_request(args: dict[str, int], max_page_size: int) -> PageRequest:

@@ -23,7 +23,7 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, list[str]]] = {
     "learners.QuizAttempts": ("attempts", ["POST"]),
     "learners.Submission": ("attempts", ["POST"]),
 }
-LIMITED_BLUEPRINT_PREFIXES = ("lti",)
+LIMITED_BLUEPRINT_PREFIXES = ("lti", "outbox")
 
 
 def caller_key() -> str:

@@ -1,4 +1,7 @@
-"""Learners, attempts and progress: /v1/learners, /v1/quizzes/{slug}/attempts, /v1/attempts."""
+"""Learners, attempts, progress and results: /v1/learners..., /v1/quizzes/{slug}/attempts,
+/v1/quizzes/{slug}/results and /v1/attempts/{id}...
+
+Thin views: load with a schema, ask `policy` who may, call one use case, dump with a schema."""
 
 from __future__ import annotations
 
@@ -6,21 +9,28 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from flask import Response, current_app
 from flask.views import MethodView
 
 from service.api import Blueprint
 from service.auth.guards import guard, require_principal
 from service.auth.services import revoke_token
 from service.db import get_read_session, get_session
-from service.errors import Forbidden
-from service.learners import schemas, services
+from service.learners import attempts, learners, policy, progress, schemas
+from service.learners.events import LearnerEvents
+from service.learners.gradebook_csv import results_csv
 from service.pagination import PageArgsSchema, page_request
 from service.settings_access import settings
 
 blp = Blueprint(
     "learners", __name__, url_prefix="/v1", description="Learners, attempts and progress"
 )
-READERS = ("integration", "admin", "author")
+READERS = policy.READERS
+
+
+def _events() -> LearnerEvents:
+    events: LearnerEvents = current_app.extensions["learner_events"]
+    return events
 
 
 @blp.route("/learners")
@@ -28,17 +38,16 @@ class Learners(MethodView):
     @blp.arguments(schemas.RegisterSchema)
     @blp.response(201, schemas.RegisteredSchema)
     @blp.problems(401, 403, 422, 429)
-    def post(self, body: dict[str, Any]) -> services.RegisteredLearner:
+    def post(self, body: dict[str, Any]) -> learners.RegisteredLearner:
         """Register a learner and get a bearer token.
 
         Open to anyone unless OPEN_REGISTRATION is false; then an integration or admin API
         key must be sent."""
         config = settings()
-        if not config.open_registration:
-            principal = require_principal()
-            if principal.is_learner or principal.role not in ("integration", "admin"):
-                raise Forbidden("Registration needs an integration or admin API key here.")
-        return services.register_learner(
+        policy.check_may_register(
+            open_registration=config.open_registration, caller=require_principal
+        )
+        return learners.register_learner(
             get_session(),
             body.get("display_name"),
             secret_key=config.secret_key,
@@ -50,7 +59,7 @@ class Learners(MethodView):
     @blp.response(200, schemas.LearnerListSchema)
     def get(self, args: dict[str, int]) -> Any:
         """List learners (API keys)."""
-        return services.list_learners(
+        return learners.list_learners(
             get_read_session(), page_request(args, settings().max_page_size)
         )
 
@@ -63,7 +72,7 @@ class Me(MethodView):
         """The learner the bearer token belongs to."""
         principal = require_principal()
         assert principal.learner_id is not None
-        return services.get_learner(get_read_session(), principal.learner_id)
+        return learners.get_learner(get_read_session(), principal.learner_id)
 
 
 @blp.route("/learners/me/token")
@@ -82,16 +91,16 @@ class LearnerResource(MethodView):
     @blp.problems(404)
     def get(self, learner_id: uuid.UUID) -> Any:
         """One learner (the learner themself, or an API key)."""
-        services.check_may_read_learner(require_principal(), learner_id)
-        return services.get_learner(get_read_session(), learner_id)
+        policy.check_may_read_learner(require_principal(), learner_id)
+        return learners.get_learner(get_read_session(), learner_id)
 
     @guard(blp, learner=True, roles=("admin",))
     @blp.response(204)
     @blp.problems(404)
     def delete(self, learner_id: uuid.UUID) -> None:
         """Delete a learner with their tokens and attempts (the learner, or an admin key)."""
-        services.check_may_read_learner(require_principal(), learner_id)
-        services.delete_learner(get_session(), learner_id)
+        policy.check_may_read_learner(require_principal(), learner_id)
+        learners.delete_learner(get_session(), _events(), learner_id)
 
 
 @blp.route("/learners/<uuid:learner_id>/progress")
@@ -99,10 +108,10 @@ class LearnerProgress(MethodView):
     @guard(blp, learner=True, roles=READERS)
     @blp.response(200, schemas.ProgressSchema)
     @blp.problems(404)
-    def get(self, learner_id: uuid.UUID) -> services.Progress:
+    def get(self, learner_id: uuid.UUID) -> progress.Progress:
         """Scores and completion across the module's quizzes."""
-        services.check_may_read_learner(require_principal(), learner_id)
-        return services.progress(get_read_session(), learner_id)
+        policy.check_may_read_learner(require_principal(), learner_id)
+        return progress.progress(get_read_session(), learner_id)
 
 
 @blp.route("/quizzes/<string:slug>/attempts")
@@ -116,12 +125,38 @@ class QuizAttempts(MethodView):
         description="The learner's open attempt on this quiz, resumed",
     )
     @blp.problems(404, 409, 429)
-    def post(self, slug: str) -> tuple[services.AttemptView, int]:
+    def post(self, slug: str) -> tuple[attempts.AttemptView, int]:
         """Start an attempt, or resume the open one (at most one open attempt per quiz)."""
         principal = require_principal()
         assert principal.learner_id is not None
-        view, created = services.start_attempt(get_session(), principal.learner_id, slug)
+        view, created = attempts.start_attempt(get_session(), principal.learner_id, slug)
         return view, 201 if created else 200
+
+
+@blp.route("/quizzes/<string:slug>/results")
+class QuizResults(MethodView):
+    @guard(blp, roles=READERS)
+    @blp.arguments(schemas.ResultsArgsSchema, location="query")
+    @blp.response(200, schemas.QuizResultsSchema)
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type="text/csv",
+        schema={"type": "string"},
+        description="format=csv: every learner's row, for gradebook import",
+    )
+    @blp.problems(404)
+    def get(self, args: dict[str, Any], slug: str) -> Any:
+        """Per-learner results on a quiz (API key), as JSON pages or CSV."""
+        if args["format"] == "csv":
+            page = progress.quiz_results(get_read_session(), slug, None)
+            return Response(
+                results_csv(page.items),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{slug}-results.csv"'},
+            )
+        request_page = page_request(args, settings().max_page_size)
+        return progress.quiz_results(get_read_session(), slug, request_page)
 
 
 @blp.route("/attempts/<uuid:attempt_id>")
@@ -129,9 +164,9 @@ class AttemptResource(MethodView):
     @guard(blp, learner=True, roles=READERS)
     @blp.response(200, schemas.AttemptSchema)
     @blp.problems(404)
-    def get(self, attempt_id: uuid.UUID) -> services.AttemptView:
+    def get(self, attempt_id: uuid.UUID) -> attempts.AttemptView:
         """An attempt, with its graded result once submitted."""
-        return services.get_attempt(get_read_session(), require_principal(), attempt_id)
+        return attempts.get_attempt(get_read_session(), require_principal(), attempt_id)
 
 
 @blp.route("/attempts/<uuid:attempt_id>/submission")
@@ -143,10 +178,11 @@ class Submission(MethodView):
     @blp.problems(404, 409, 422)
     def post(
         self, headers: dict[str, str], body: dict[str, Any], attempt_id: uuid.UUID
-    ) -> tuple[services.SubmissionView, int, dict[str, str]]:
+    ) -> tuple[attempts.SubmissionView, int, dict[str, str]]:
         """Submit the answers, graded once (a repeat is 409 unless its Idempotency-Key replays)."""
-        submission = services.submit_attempt(
+        submission = attempts.submit_attempt(
             get_session(),
+            _events(),
             require_principal(),
             attempt_id,
             body["answers"],

@@ -1,10 +1,10 @@
-"""Learner, attempt and progress payloads."""
+"""Learner, attempt, progress and quiz results payloads."""
 
 from __future__ import annotations
 
 import marshmallow as ma
 
-from service.pagination import page_schema
+from service.pagination import PageArgsSchema, page_schema
 from service.quizzes.schemas import GradeResultSchema, PublicQuestionSchema, QuestionResultSchema
 
 MAX_ANSWERS = 500
@@ -103,3 +103,26 @@ class ProgressSchema(ma.Schema):
     quizzes = ma.fields.List(ma.fields.Nested(QuizProgressSchema), required=True)
     lessons_completed = ma.fields.Integer(required=True)
     lessons_total = ma.fields.Integer(required=True)
+
+
+class ResultRowSchema(ma.Schema):
+    learner_id = ma.fields.UUID(required=True)
+    display_name = ma.fields.String(required=True)
+    attempts = ma.fields.Integer(required=True)
+    best_score = ma.fields.Float(allow_none=True, required=True)
+    last_score = ma.fields.Float(allow_none=True, required=True)
+    score = ma.fields.Float(allow_none=True, required=True)
+    max_score = ma.fields.Float(required=True)
+    passed = ma.fields.Boolean(required=True)
+    last_submitted_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+QuizResultsSchema = page_schema(ResultRowSchema, "QuizResults")
+
+
+class ResultsArgsSchema(PageArgsSchema):
+    format = ma.fields.String(
+        load_default="json",
+        validate=ma.validate.OneOf(["json", "csv"]),
+        metadata={"description": "csv: every row, for gradebook import"},
+    )

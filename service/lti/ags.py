@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,10 +18,10 @@ import orjson
 from sqlalchemy.orm import Session
 
 from service.errors import ServiceUnavailable
-from service.lti.http import TransportError
 from service.lti.keys import signing_key
 from service.lti.models import LtiLaunchContext, LtiPlatform
-from service.lti.outbox import DeliveryContext, DeliveryError, enqueue
+from service.outbox.queue import DeliveryContext, DeliveryError, enqueue
+from service.outbox.transport import TransportError
 
 AGS_SCORE = "lti.ags_score"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
@@ -94,7 +95,9 @@ def client_assertion(
     return jwt.encode(claims, private_pem, algorithm="RS256", headers={"kid": kid})
 
 
-def _access_token(context: DeliveryContext, platform_id: int, scopes: list[str]) -> str:
+def _access_token(
+    context: DeliveryContext, secret_key: str, platform_id: int, scopes: list[str]
+) -> str:
     with context.sessions() as session, session.begin():
         platform = session.get(LtiPlatform, platform_id)
         if platform is None:
@@ -102,7 +105,7 @@ def _access_token(context: DeliveryContext, platform_id: int, scopes: list[str])
                 f"LTI platform {platform_id} is no longer registered.", permanent=True
             )
         try:
-            key = signing_key(session, context.settings.secret_key)
+            key = signing_key(session, secret_key)
         except ServiceUnavailable as exc:
             raise DeliveryError(exc.detail) from exc
         token_url, client_id = platform.auth_token_url, platform.client_id
@@ -130,9 +133,20 @@ def _access_token(context: DeliveryContext, platform_id: int, scopes: list[str])
         raise DeliveryError("token endpoint answered without an access_token") from exc
 
 
-def deliver_score(context: DeliveryContext, payload: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class ScorePassback:
+    """The outbox handler for AGS_SCORE messages; signs its token requests with the tool's key,
+    which is kept encrypted with `secret_key`."""
+
+    secret_key: str = field(repr=False)
+
+    def __call__(self, context: DeliveryContext, payload: dict[str, Any]) -> None:
+        deliver_score(context, payload, secret_key=self.secret_key)
+
+
+def deliver_score(context: DeliveryContext, payload: dict[str, Any], *, secret_key: str) -> None:
     """Post one score to its line item; DeliveryError unless the platform accepts it (2xx)."""
-    token = _access_token(context, int(payload["platform_id"]), [SCORE_SCOPE])
+    token = _access_token(context, secret_key, int(payload["platform_id"]), [SCORE_SCOPE])
     url = scores_url(str(payload["lineitem_url"]))
     try:
         response = context.transport.request(

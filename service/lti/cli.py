@@ -1,10 +1,6 @@
-"""`flask lti ...` (platform registrations, tool keys) and `flask outbox ...` (delivery)."""
+"""`flask lti ...`: platform registrations, the tool's keys, pruning, the registration JSON."""
 
 from __future__ import annotations
-
-import signal
-import time
-from types import FrameType
 
 import click
 import orjson
@@ -15,13 +11,11 @@ from service.api import API_TITLE
 from service.config import Settings
 from service.db import get_database
 from service.errors import ServiceError
-from service.lti import keys, outbox, registry, services
-from service.lti.routes import delivery_context, outbox_transport
+from service.lti import keys, registry, services
 from service.lti.storage import DatabaseLaunchStore
 from service.pagination import PageRequest
 
 lti_cli = AppGroup("lti", help="LTI 1.3: platform registrations and the tool's keys.")
-outbox_cli = AppGroup("outbox", help="Deliver LMS grades and xAPI statements.")
 
 
 def _settings() -> Settings:
@@ -164,48 +158,3 @@ def config_command(base_url: str | None) -> None:
         "lti_tool_configuration"
     )
     click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
-
-
-@outbox_cli.command("run")
-@click.option("--once", is_flag=True, help="Deliver one batch of due messages and exit")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls")
-@click.option("--batch", default=20, show_default=True, help="Messages claimed per batch")
-def run_command(once: bool, interval: float, batch: int) -> None:
-    """Deliver due messages (LMS grades, xAPI statements), retrying failures with backoff.
-    Several workers may run at once; SIGTERM stops after the current batch."""
-    context = delivery_context(_settings(), outbox_transport())
-    if once:
-        report = outbox.deliver_due(context, limit=batch)
-        click.echo(_summary(report))
-        return
-    stopping = False
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    click.echo(f"outbox worker polling every {interval:g}s", err=True)
-    for report in outbox.run_worker(
-        context,
-        interval_seconds=interval,
-        stop=lambda: stopping,
-        sleep=time.sleep,
-        limit=batch,
-    ):
-        if report.claimed:
-            click.echo(_summary(report))
-
-
-@outbox_cli.command("status")
-def status_command() -> None:
-    """Count messages by status."""
-    with get_database().sessionmaker() as session:
-        for status in ("pending", "delivered", "failed"):
-            page = outbox.list_messages(session, PageRequest(1, 1), status=status)
-            click.echo(f"{status}\t{page.total}")
-
-
-def _summary(report: outbox.DeliveryReport) -> str:
-    return f"delivered {report.delivered}, retrying {report.retrying}, failed {report.failed}"

@@ -11,9 +11,11 @@ from service.lti.services import QuizChoice
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;"
-    "line-height:1.5;color:#1f2328}label{display:block;padding:.6rem;border:1px solid #d0d7de;"
-    "border-radius:6px;margin:.5rem 0}button{font:inherit;padding:.4rem 1rem}"
-    ".muted{color:#59636e}"
+    "line-height:1.5;color:#1f2328}fieldset{border:0;margin:0;padding:0}legend{font-weight:600}"
+    "label{display:block;padding:.6rem;border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0}"
+    "label:has(:checked){border-color:#0b57a4;box-shadow:inset 0 0 0 1px #0b57a4}"
+    "button{font:inherit;padding:.4rem 1rem}.muted{color:#59636e}"
+    ":focus-visible{outline:3px solid #b54708;outline-offset:2px}"
 )
 
 
@@ -22,7 +24,7 @@ def _page(title: str, body: str) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body>{body}</body></html>"
+        f"<body><main>{body}</main></body></html>"
     )
 
 
@@ -46,7 +48,8 @@ def quiz_picker(choices: Sequence[QuizChoice], *, action: str, launch_id: str) -
         f"<h1>Choose a quiz to add</h1>"
         f'<form method="post" action="{escape(action)}">'
         f'<input type="hidden" name="launch_id" value="{escape(launch_id)}">'
-        f'{options}<p><button type="submit">Add to the course</button></p></form>',
+        f"<fieldset><legend>Quizzes of the lesson</legend>{options}</fieldset>"
+        '<p><button type="submit">Add to the course</button></p></form>',
     )
 
 

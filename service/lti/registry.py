@@ -10,14 +10,14 @@ from typing import Any
 from pylti1p3.deployment import Deployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from service.errors import Conflict, NotFound, Unprocessable
 from service.lti.keys import signing_key
 from service.lti.models import LtiDeployment, LtiPlatform
-from service.pagination import Page, PageRequest
+from service.pagination import Page, PageRequest, paginate
 
 
 @dataclass(frozen=True)
@@ -122,16 +122,9 @@ def get_platform(session: Session, platform_id: int) -> PlatformView:
 
 
 def list_platforms(session: Session, page: PageRequest) -> Page[PlatformView]:
+    query = select(LtiPlatform).options(selectinload(LtiPlatform.deployments))
     with session.begin():
-        total = session.scalar(select(func.count()).select_from(LtiPlatform)) or 0
-        rows = session.scalars(
-            select(LtiPlatform)
-            .options(selectinload(LtiPlatform.deployments))
-            .order_by(LtiPlatform.id)
-            .offset(page.offset)
-            .limit(page.per_page)
-        ).all()
-        return Page([_view(row) for row in rows], total, page.page, page.per_page)
+        return paginate(session, query.order_by(LtiPlatform.id), page).map(_view)
 
 
 def remove_platform(session: Session, platform_id: int) -> None:

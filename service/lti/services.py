@@ -1,9 +1,10 @@
 """What a validated launch does: map the LMS user to a learner, open or resume the attempt,
 remember the launch context (for grade passback), and build deep-linking responses.
 
-Every check that can refuse a launch runs before the first write; the nonce is then consumed
-once (the single winner of a race goes on), and only then are learner, token, attempt and
-context written.
+A resource-link launch is one unit of work: the nonce is consumed (the single winner of a
+replay race goes on), then learner, token, attempt and launch context are written, all in one
+transaction. A refusal or failure at any step writes nothing; with the database launch store the
+nonce is given back too (Redis forgets it at once: the LMS sends a fresh one with every launch).
 """
 
 from __future__ import annotations
@@ -16,18 +17,17 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.errors import Conflict, NotFound, Unprocessable
-from service.learners.models import Attempt, Learner
-from service.learners.services import learner_from_lms, start_attempt
+from service.db import run_in_transaction
+from service.errors import NotFound, Unprocessable
+from service.learners.attempts import open_or_resume
+from service.learners.learners import lms_learner
 from service.lti.models import LtiLaunchContext
 from service.lti.storage import LAUNCH_DATA_TTL_SECONDS, LaunchStore, nonce_key
 from service.lti.tool import LtiLaunchRefused, ToolMessageLaunch, ValidatedLaunch
-from service.quizzes import domain
 from service.quizzes.models import QuizRecord
-from service.quizzes.services import current_quiz
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 CUSTOM_CLAIM = CLAIM + "custom"
@@ -37,6 +37,7 @@ RESOURCE_LINK_CLAIM = CLAIM + "resource_link"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 QUIZ_TAG = "activation-lab-quiz"
+LAUNCH_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -80,34 +81,49 @@ def display_name_of(claims: dict[str, Any]) -> str | None:
 
 
 def consume_nonce(session: Session, store: LaunchStore, nonce: str) -> None:
-    """Use the launch's nonce up; LtiLaunchRefused for every caller but the first."""
-    with session.begin():
-        accepted = store.consume(nonce_key(nonce), session)
-    if not accepted:
+    """Use the launch's nonce up inside the caller's transaction (with the database store);
+    LtiLaunchRefused for every caller but the first."""
+    if not store.consume(nonce_key(nonce), session):
         raise LtiLaunchRefused(
             "LTI launch refused: the nonce is unknown, expired or was already used "
             "(a replayed launch)."
         )
 
 
-def _check_attempt_available(session: Session, issuer: str, subject: str, slug: str) -> None:
-    """Refuse before any write when the quiz is missing or the learner has no attempt left."""
-    with session.begin():
-        current = current_quiz(session, slug)
-        counts = session.execute(
-            select(func.count(Attempt.id), func.count(Attempt.submitted_at))
-            .join(Learner, Learner.id == Attempt.learner_id)
-            .where(
-                Learner.issuer == issuer,
-                Learner.subject == subject,
-                Attempt.quiz_id == current.quiz_id,
-            )
-        ).one()
-    used, submitted = counts
-    if used == submitted and domain.attempts_left(current.quiz.settings, used) == 0:
-        raise Conflict(
-            f"All {current.quiz.settings.max_attempts} attempts on this quiz have been used."
+@dataclass
+class _Nonce:
+    """A launch's nonce, consumed in every round of its unit of work, or only in the first when
+    the store is not transactional (a rollback does not give a Redis key back)."""
+
+    store: LaunchStore
+    value: str
+    consumed: bool = False
+
+    def consume(self, session: Session) -> None:
+        if self.consumed:
+            return
+        consume_nonce(session, self.store, self.value)
+        self.consumed = not self.store.transactional
+
+
+def remember_launch(session: Session, attempt_id: uuid.UUID, launch: ValidatedLaunch) -> None:
+    """Keep where the attempt came from (platform, deployment, resource link, line item) for
+    its grade passback, inside the caller's transaction."""
+    claims = launch.claims
+    ags = claims.get(AGS_CLAIM) or {}
+    resource_link = claims.get(RESOURCE_LINK_CLAIM) or {}
+    session.merge(
+        LtiLaunchContext(
+            attempt_id=attempt_id,
+            platform_id=launch.platform_id,
+            deployment_id=str(claims[DEPLOYMENT_CLAIM]),
+            lti_user_id=str(claims["sub"]),
+            resource_link_id=resource_link.get("id"),
+            lineitem_url=ags.get("lineitem"),
+            lineitems_url=ags.get("lineitems"),
+            ags_scopes=list(ags.get("scope") or []),
         )
+    )
 
 
 def resource_link_launch(
@@ -119,7 +135,7 @@ def resource_link_launch(
     token_ttl: timedelta,
 ) -> QuizLaunch:
     """Map the LMS user to a learner, open or resume their attempt on the linked quiz, store
-    the launch context and issue a short-lived learner token."""
+    the launch context and issue a short-lived learner token: one transaction."""
     claims = launch.claims
     slug = quiz_slug_of(claims)
     if slug is None:
@@ -128,43 +144,39 @@ def resource_link_launch(
             "?quiz=<slug> to the target link URI.",
             errors={"quiz": ["missing"]},
         )
-    issuer, subject = str(claims["iss"]), str(claims["sub"])
-    try:
-        _check_attempt_available(session, issuer, subject, slug)
-    except NotFound as exc:
-        raise NotFound(f"This LMS link names quiz {slug!r}, which does not exist.") from exc
-    consume_nonce(session, store, launch.nonce)
-    learner, issued = learner_from_lms(
-        session,
-        issuer=issuer,
-        subject=subject,
-        display_name=display_name_of(claims),
-        secret_key=secret_key,
-        token_ttl=token_ttl,
-    )
-    attempt, _created = start_attempt(session, learner.id, slug)
-    ags = claims.get(AGS_CLAIM) or {}
-    resource_link = claims.get(RESOURCE_LINK_CLAIM) or {}
-    with session.begin():
-        session.merge(
-            LtiLaunchContext(
-                attempt_id=attempt.id,
-                platform_id=launch.platform_id,
-                deployment_id=str(claims[DEPLOYMENT_CLAIM]),
-                lti_user_id=subject,
-                resource_link_id=resource_link.get("id"),
-                lineitem_url=ags.get("lineitem"),
-                lineitems_url=ags.get("lineitems"),
-                ags_scopes=list(ags.get("scope") or []),
-            )
+    nonce = _Nonce(store, launch.nonce)
+
+    def launch_once(session: Session) -> QuizLaunch:
+        nonce.consume(session)
+        learner, issued = lms_learner(
+            session,
+            issuer=str(claims["iss"]),
+            subject=str(claims["sub"]),
+            display_name=display_name_of(claims),
+            secret_key=secret_key,
+            token_ttl=token_ttl,
         )
-    return QuizLaunch(slug, learner.id, attempt.id, issued.token)
+        try:
+            opened = open_or_resume(session, learner.id, slug)
+        except NotFound as exc:
+            raise NotFound(f"This LMS link names quiz {slug!r}, which does not exist.") from exc
+        remember_launch(session, opened.attempt.id, launch)
+        return QuizLaunch(slug, learner.id, opened.attempt.id, issued.token)
+
+    return run_in_transaction(
+        session,
+        launch_once,
+        attempts=LAUNCH_ATTEMPTS,
+        conflict="The launch could not be completed because of concurrent requests; "
+        "launch again from the LMS.",
+    )
 
 
 def deep_link_launch(session: Session, store: LaunchStore, launch: ValidatedLaunch) -> str:
     """Accept a deep-linking request: consume its nonce and keep the launch for the picker's
     answer; the launch id the picker posts back."""
-    consume_nonce(session, store, launch.nonce)
+    with session.begin():
+        consume_nonce(session, store, launch.nonce)
     launch.launch.set_launch_data_lifetime(LAUNCH_DATA_TTL_SECONDS)
     launch.launch.save_launch_data()
     return str(launch.launch.get_launch_id())

@@ -34,6 +34,9 @@ def nonce_key(nonce: str) -> str:
 class LaunchStore(Protocol):
     """Expiring key-value storage shared by all workers."""
 
+    #: Whether `consume` is part of the caller's transaction (undone by its rollback).
+    transactional: bool
+
     def get(self, key: str) -> Any | None:
         """The unexpired value under `key`, or None."""
 
@@ -50,6 +53,8 @@ class LaunchStore(Protocol):
 
 class DatabaseLaunchStore:
     """The `lti_launch_data` table. Each call outside `consume` is its own transaction."""
+
+    transactional = True
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -96,6 +101,8 @@ class DatabaseLaunchStore:
 
 class RedisLaunchStore:
     """Redis keys with a TTL; `consume` is a single DEL, so only one caller gets 1."""
+
+    transactional = False
 
     def __init__(self, client: Any, namespace: str = "activation-lab:lti:") -> None:
         self._client = client

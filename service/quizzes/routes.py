@@ -1,9 +1,7 @@
-"""Quizzes: /v1/quizzes (list, preview, authoring, results)."""
+"""Quizzes: /v1/quizzes (list, preview, authoring, import and export)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from flask import Response, after_this_request, current_app, request
@@ -14,7 +12,6 @@ from service.api import Blueprint
 from service.auth.guards import guard
 from service.db import get_read_session, get_session
 from service.jsonio import dumps_bytes
-from service.learners import services as learner_services
 from service.pagination import page_request
 from service.quizzes import domain, schemas, services
 from service.quizzes.interchange import FORMATS, format_named
@@ -189,64 +186,3 @@ class QuizExport(MethodView):
             content_type=fmt.media_type,
             headers={"Content-Disposition": f'attachment; filename="{slug}.{fmt.extension}"'},
         )
-
-
-@blp.route("/<string:slug>/results")
-class QuizResults(MethodView):
-    @guard(blp, roles=READERS)
-    @blp.arguments(schemas.ResultsArgsSchema, location="query")
-    @blp.response(200, schemas.QuizResultsSchema)
-    @blp.alt_response(
-        200,
-        success=True,
-        content_type="text/csv",
-        schema={"type": "string"},
-        description="format=csv: every learner's row, for gradebook import",
-    )
-    @blp.problems(404)
-    def get(self, args: dict[str, Any], slug: str) -> Any:
-        """Per-learner results on a quiz (API key), as JSON pages or CSV."""
-        if args["format"] == "csv":
-            page = learner_services.quiz_results(get_read_session(), slug, None)
-            return Response(
-                _results_csv(page.items),
-                mimetype="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{slug}-results.csv"'},
-            )
-        request_page = page_request(args, settings().max_page_size)
-        return learner_services.quiz_results(get_read_session(), slug, request_page)
-
-
-def _results_csv(rows: Any) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    columns = [
-        "learner_id",
-        "display_name",
-        "attempts",
-        "best_score",
-        "last_score",
-        "score",
-        "max_score",
-        "passed",
-        "last_submitted_at",
-    ]
-    writer.writerow(columns)
-    for row in rows:
-        values = [getattr(row, column) for column in columns]
-        writer.writerow(["" if value is None else _csv_safe(value) for value in values])
-    return buffer.getvalue()
-
-
-def _csv_safe(value: Any) -> str:
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    # Spreadsheets run cells that start with these as formulas.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

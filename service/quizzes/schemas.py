@@ -83,29 +83,6 @@ class QuizDefinitionBodySchema(ma.Schema):
     questions = ma.fields.List(ma.fields.Dict(), required=True)
 
 
-class ResultRowSchema(ma.Schema):
-    learner_id = ma.fields.UUID(required=True)
-    display_name = ma.fields.String(required=True)
-    attempts = ma.fields.Integer(required=True)
-    best_score = ma.fields.Float(allow_none=True, required=True)
-    last_score = ma.fields.Float(allow_none=True, required=True)
-    score = ma.fields.Float(allow_none=True, required=True)
-    max_score = ma.fields.Float(required=True)
-    passed = ma.fields.Boolean(required=True)
-    last_submitted_at = ma.fields.AwareDateTime(allow_none=True, required=True)
-
-
-QuizResultsSchema = page_schema(ResultRowSchema, "QuizResults")
-
-
-class ResultsArgsSchema(PageArgsSchema):
-    format = ma.fields.String(
-        load_default="json",
-        validate=ma.validate.OneOf(["json", "csv"]),
-        metadata={"description": "csv: every row, for gradebook import"},
-    )
-
-
 class ExportArgsSchema(ma.Schema):
     format = ma.fields.String(
         load_default="json",

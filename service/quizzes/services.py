@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, object_session
 
 from service.db import utcnow
 from service.errors import Conflict, NotFound, Unprocessable
-from service.pagination import Page, PageRequest
+from service.pagination import Page, PageRequest, paginate
 from service.quizzes import domain
 from service.quizzes.bank_loader import content_hash, load_bank
 from service.quizzes.bank_schema import dump_quiz, load_quiz
@@ -136,21 +136,20 @@ def seed_bank(session: Session) -> str:
 
 
 def list_quizzes(session: Session, page: PageRequest) -> Page[QuizSummary]:
+    """One page of the active quizzes, in lesson order."""
     with session.begin():
-        active = QuizRecord.deleted_at.is_(None)
-        total = session.scalar(select(func.count()).select_from(QuizRecord).where(active)) or 0
-        rows = session.scalars(
+        records = paginate(
+            session,
             select(QuizRecord)
-            .where(active)
-            .order_by(QuizRecord.lesson.asc().nulls_last(), QuizRecord.slug)
-            .offset(page.offset)
-            .limit(page.per_page)
-        ).all()
-    items = [
-        QuizSummary(r.slug, r.title, r.lesson, r.description, r.question_count, r.max_score)
-        for r in rows
-    ]
-    return Page(items, total, page.page, page.per_page)
+            .where(QuizRecord.deleted_at.is_(None))
+            .order_by(QuizRecord.lesson.asc().nulls_last(), QuizRecord.slug),
+            page,
+        )
+    return records.map(
+        lambda r: QuizSummary(
+            r.slug, r.title, r.lesson, r.description, r.question_count, r.max_score
+        )
+    )
 
 
 def current_quiz(session: Session, slug: str) -> CurrentQuiz:

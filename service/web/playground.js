@@ -5,6 +5,7 @@ import {
 } from './api.js';
 import { histogramFigure, histogramOf } from './chart.js';
 import { formatNumber } from './format.js';
+import { scrollableByKeyboard } from './scroll.js';
 
 const MAX_VALUES = 10000;
 const VARIANT_HELP = {
@@ -167,12 +168,12 @@ function summaryOf(values) {
   return { mean, std: Math.sqrt(variance), min: Math.min(...finite), max: Math.max(...finite) };
 }
 
-function statsTable(caption, rows) {
+function statsTable(caption, rowHeader, rows) {
   const table = document.createElement('table');
   table.className = 'stats';
   table.createCaption().textContent = caption;
   const head = table.createTHead().insertRow();
-  for (const text of ['', 'mean', 'std', 'min', 'max']) {
+  for (const text of [rowHeader, 'mean', 'std', 'min', 'max']) {
     const th = document.createElement('th');
     th.scope = 'col';
     th.textContent = text;
@@ -197,14 +198,14 @@ function statsTable(caption, rows) {
   const scroll = document.createElement('div');
   scroll.className = 'table-scroll';
   scroll.append(table);
-  return scroll;
+  return scrollableByKeyboard(scroll, caption);
 }
 
 function renderSingle(stats, input, data) {
   const output = data?.output;
   const inputSummary = data?.summary?.input || summaryOf(flatten(input));
   const outputSummary = data?.summary?.output || summaryOf(flatten(output ?? []));
-  stats.replaceChildren(statsTable('Before and after', [
+  stats.replaceChildren(statsTable('Before and after', 'values', [
     { label: 'before', summary: inputSummary },
     { label: 'after', summary: outputSummary },
   ]));
@@ -229,6 +230,7 @@ function renderSingle(stats, input, data) {
     summary.textContent = 'Output array';
     const pre = document.createElement('pre');
     pre.textContent = formatArray(output);
+    scrollableByKeyboard(pre, 'Output array');
     box.append(summary, pre);
     stats.append(box);
   }
@@ -260,7 +262,7 @@ function renderCompare(stats, input, data) {
       rows.push({ label: name, summary: result.summary?.output || summaryOf(flatten(result.output ?? [])) });
     }
   }
-  stats.replaceChildren(statsTable('Output of each variant', rows));
+  stats.replaceChildren(statsTable('Output of each variant', 'variant', rows));
   if (rows.length === 1) appendText(stats, 'p', 'The service returned no variant results.', 'help');
 }
 

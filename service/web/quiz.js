@@ -3,6 +3,7 @@
 import {
   ApiError, clearProblem, getLearner, learnerRequest, request, revealProblem, showProblem, uuid,
 } from './api.js';
+import { scrollableByKeyboard } from './scroll.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -324,7 +325,7 @@ function renderProgress(data, openSlug) {
   const scroll = document.createElement('div');
   scroll.className = 'table-scroll';
   scroll.append(table);
-  region.append(scroll);
+  region.append(scrollableByKeyboard(scroll, 'Quizzes in this module'));
 }
 
 /** Choice ids may be numbers in the API; send them back with the type they came with. */

@@ -5,6 +5,7 @@ import {
 } from './api.js';
 import { drawVarianceChart, histogramFigure } from './chart.js';
 import { formatNumber, formatPercent, formatPow10, safeLog10 } from './format.js';
+import { scrollableByKeyboard } from './scroll.js';
 
 const DEBOUNCE_MS = 150;
 
@@ -56,6 +57,7 @@ export function initSimulation() {
     }
   });
   describeSlider();
+  scrollableByKeyboard($('variance-table').parentElement, 'Variance per layer (table)');
 
   form.addEventListener('input', () => schedule());
   form.addEventListener('change', () => schedule());

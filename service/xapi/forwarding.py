@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
-from service.lti.http import TransportError
-from service.lti.outbox import DeliveryContext, DeliveryError, enqueue
+from service.outbox.queue import DeliveryContext, DeliveryError, enqueue
+from service.outbox.transport import TransportError
 from service.xapi.statements import XAPI_VERSION
 
 XAPI_STATEMENTS = "xapi.statements"
@@ -27,15 +28,28 @@ def statements_url(lrs_url: str) -> str:
     return lrs_url.rstrip("/") + "/statements"
 
 
-def deliver_statements(context: DeliveryContext, payload: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class StatementForwarder:
+    """The outbox handler for XAPI_STATEMENTS messages: the LRS endpoint (XAPI_LRS_URL) and the
+    Authorization header value it wants (XAPI_LRS_AUTH)."""
+
+    lrs_url: str | None
+    auth: str | None = field(default=None, repr=False)
+
+    def __call__(self, context: DeliveryContext, payload: dict[str, Any]) -> None:
+        deliver_statements(context, payload, lrs_url=self.lrs_url, auth=self.auth)
+
+
+def deliver_statements(
+    context: DeliveryContext, payload: dict[str, Any], *, lrs_url: str | None, auth: str | None
+) -> None:
     """POST the statements as one batch; 2xx is delivered. A 409 counts as delivered too: the
     LRS already holds statements with these ids, and resending them cannot change that."""
-    lrs_url = context.settings.xapi_lrs_url
     if not lrs_url:
         raise DeliveryError("XAPI_LRS_URL is not configured; nowhere to send the statements")
     headers = {"Content-Type": "application/json", "X-Experience-API-Version": XAPI_VERSION}
-    if context.settings.xapi_lrs_auth:
-        headers["Authorization"] = context.settings.xapi_lrs_auth
+    if auth:
+        headers["Authorization"] = auth
     try:
         response = context.transport.request(
             "POST",

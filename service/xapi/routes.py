@@ -9,13 +9,12 @@ from flask.views import MethodView
 from service.api import Blueprint
 from service.auth.guards import guard, require_principal
 from service.db import get_session
-from service.learners.services import check_may_read_learner
+from service.learners.policy import READERS, statements_learner
 from service.pagination import page_request
 from service.settings_access import settings
 from service.xapi import schemas, services
 
 blp = Blueprint("xapi", __name__, url_prefix="/v1/xapi", description="xAPI statements")
-READERS = ("integration", "admin", "author")
 
 
 @blp.route("/statements")
@@ -26,14 +25,8 @@ class Statements(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """xAPI statements of quiz submissions (answered, completed, passed/failed), oldest
         first. API keys read everyone's; a learner token reads the learner's own."""
-        principal = require_principal()
-        learner_id = args.get("learner")
-        if principal.is_learner:
-            if learner_id is not None:
-                check_may_read_learner(principal, learner_id)
-            learner_id = principal.learner_id
         where = services.StatementFilter(
-            learner_id=learner_id,
+            learner_id=statements_learner(require_principal(), args.get("learner")),
             since=args.get("since"),
             until=args.get("until"),
             verb=args.get("verb"),

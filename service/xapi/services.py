@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
-from service.pagination import Page, PageRequest
+from service.pagination import Page, PageRequest, paginate
 from service.xapi.models import XapiStatement
 
 
@@ -64,15 +64,10 @@ def list_statements(
         query = query.where(XapiStatement.timestamp <= where.until)
     if where.verb is not None:
         query = query.where(XapiStatement.verb == where.verb)
+    query = query.order_by(XapiStatement.timestamp, XapiStatement.stored_at, XapiStatement.sequence)
     with session.begin():
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(
-            query.order_by(XapiStatement.timestamp, XapiStatement.stored_at, XapiStatement.sequence)
-            .offset(page.offset)
-            .limit(page.per_page)
-        ).all()
-        items = [{**row.statement, "stored": _iso(row.stored_at)} for row in rows]
-    return Page(items, total, page.page, page.per_page)
+        rows = paginate(session, query, page)
+    return rows.map(lambda row: {**row.statement, "stored": _iso(row.stored_at)})
 
 
 def _iso(moment: datetime) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from service import create_app
@@ -67,6 +68,7 @@ class _QuietHandler(WSGIRequestHandler):
 @dataclass
 class LiveServer:
     url: str
+    app: Flask  # the served app, for set-up the API does not offer (keys, admin credentials)
 
     def api(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -110,7 +112,7 @@ def live_server(
     thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
     thread.start()
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}")
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
     finally:
         server.shutdown()
         thread.join(timeout=10)

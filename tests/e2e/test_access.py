@@ -1,4 +1,4 @@
-"""Phone width, keyboard use, labels and contrast on every tab."""
+"""Phone width and keyboard use. axe-core, contrast and reflow of every state: test_axe.py."""
 
 from __future__ import annotations
 
@@ -10,84 +10,13 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_playground import PASTED
-from tests.e2e.test_quiz import answer_all_correctly
+from tests.e2e.test_quiz import SLUG, answer_all_correctly, bank_questions, linear_stack_answer
 from tests.e2e.test_simulation import wait_for_chart
+from tests.e2e.wcag import overflow
 
 pytestmark = pytest.mark.e2e
 
 TABS = ("simulation", "playground", "quiz")
-
-# Elements sticking out to the right of the viewport, outside any scrolling container.
-_OVERFLOW = """() => {
-  const width = document.documentElement.clientWidth;
-  const clipped = (el) => {
-    for (let n = el.parentElement; n; n = n.parentElement) {
-      if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(n).overflowX)) return true;
-    }
-    return false;
-  };
-  const wide = [...document.querySelectorAll('body *')].filter((el) => {
-    const r = el.getBoundingClientRect();
-    return r.width > 0 && r.right > width + 1 && !clipped(el) && !el.closest('.visually-hidden');
-  }).map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className?.baseVal ?? el.className}`);
-  return {scrollWidth: document.documentElement.scrollWidth, width, wide: wide.slice(0, 10)};
-}"""
-
-# WCAG 2.2 contrast of every visible text against the background it sits on.
-_CONTRAST = """() => {
-  const parse = (c) => {
-    const m = /rgba?\\(([^)]+)\\)/.exec(c || '');
-    if (!m) return null;
-    const [r, g, b, a = 1] = m[1].split(/[\\s,/]+/).filter(Boolean).map(Number);
-    return {r, g, b, a};
-  };
-  const channel = (v) => {
-    v /= 255;
-    return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-  };
-  const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
-  const background = (el) => {
-    for (let n = el; n; n = n.parentElement) {
-      const c = parse(getComputedStyle(n).backgroundColor);
-      if (c && c.a > 0) return c;
-    }
-    return {r: 255, g: 255, b: 255, a: 1};
-  };
-  const failures = [];
-  let checked = 0;
-  const seen = new Set();
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    const el = walker.currentNode.parentElement;
-    if (!walker.currentNode.textContent.trim() || seen.has(el)) continue;
-    seen.add(el);
-    if (el.closest('option, title, desc, .visually-hidden, :disabled, [hidden]')) continue;
-    const box = el.getBoundingClientRect();
-    if (box.width < 2 || box.height < 2) continue;
-    if (!el.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
-    const style = getComputedStyle(el);
-    const fg = parse(el instanceof SVGElement ? style.fill : style.color);
-    if (!fg) continue;
-    const bg = background(el);
-    const [hi, lo] = [luminance(fg), luminance(bg)].sort((x, y) => y - x);
-    const ratio = (hi + 0.05) / (lo + 0.05);
-    const size = parseFloat(style.fontSize);
-    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-    checked += 1;
-    if (ratio < (large ? 3 : 4.5)) {
-      failures.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className?.baseVal ?? el.className} `
-        + `"${el.textContent.trim().slice(0, 40)}": ${ratio.toFixed(2)}`);
-    }
-  }
-  return {checked, failures};
-}"""
-
-# Form controls without an accessible name.
-_UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
-  .filter((el) => el.type !== 'hidden' && el.checkVisibility())
-  .filter((el) => !(el.labels?.length || el.getAttribute('aria-label')
-    || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim())))
-  .map((el) => el.id || el.name || el.outerHTML.slice(0, 60))"""
 
 
 def fill_every_tab(page: Any) -> None:
@@ -118,7 +47,7 @@ def test_phone_width_has_no_horizontal_scrolling(phone_page: Any, screenshots: P
     for name in TABS:
         show_tab(page, name)
         page.evaluate("window.scrollTo(0, 0)")
-        layout = page.evaluate(_OVERFLOW)
+        layout = overflow(page)
         assert layout["scrollWidth"] <= layout["width"] == 390, (name, layout)
         assert not layout["wide"], (name, layout)
         page.screenshot(path=screenshots / f"phone-{name}.png", full_page=True)
@@ -226,19 +155,101 @@ def test_range_inputs_work_by_keyboard(page: Any) -> None:
     assert page.text_content("#final-variance") == "1e-20"
 
 
+# How the keyboard tests name an element: one stop per radio group (arrows move within it).
+_KEY = """const key = (el) => el.type === 'radio' ? `radios ${el.name}`
+  : el.id ? `#${el.id}` : `${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 30)}"`;"""
+
+# Every control a keyboard must reach in the open panel, in document order.
+_REACHABLE = f"""(panel) => {{
+  {_KEY}
+  const controls = [...panel.querySelectorAll(
+    'a[href], button, input, select, textarea, summary, [tabindex]')]
+    .filter((el) => !el.disabled && el.tabIndex >= 0 && el.type !== 'hidden')
+    .filter((el) => el.checkVisibility());
+  return [...new Set([panel, ...controls].map(key))];
+}}"""
+
+# The focused element: its name, whether it is in the open panel, whether it shows a focus ring
+# (an outline of 2px or more, or a box shadow) and whether it is scrolled into the viewport.
+_FOCUSED = f"""() => {{
+  {_KEY}
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
+  return {{
+    key: key(el),
+    inPanel: Boolean(el.closest('[role=tabpanel]:not([hidden])')),
+    ring: el.matches(':focus-visible') && ((style.outlineStyle !== 'none'
+      && parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== 'none'),
+    inView: box.bottom > 0 && box.top < innerHeight && box.right > 0 && box.left < innerWidth,
+  }};
+}}"""
+
+
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_labels_and_contrast_on_every_tab(request: pytest.FixtureRequest, viewport: str) -> None:
+def test_tab_reaches_every_control_in_order_with_a_visible_focus(
+    request: pytest.FixtureRequest, viewport: str
+) -> None:
     page = request.getfixturevalue("page" if viewport == "desktop" else "phone_page")
     fill_every_tab(page)
-    fieldsets = start_quiz_here(page)
-    answer_all_correctly(page, fieldsets)
+    show_tab(page, "simulation")
+    page.click("details.advanced summary")
+    page.select_option("#activation", "leaky_relu")
+    show_tab(page, "playground")
+    page.click("#norm-stats details summary")
+    start_quiz_here(page)
     for name in TABS:
         show_tab(page, name)
-        assert page.evaluate(_UNLABELLED) == [], name
-        contrast = page.evaluate(_CONTRAST)
-        assert contrast["checked"] > 10, name
-        assert contrast["failures"] == [], name
-    page.click("#quiz-submit")
+        expected = page.eval_on_selector(f"#panel-{name}", _REACHABLE)
+        reached, unseen = [], []
+        page.focus(f"#tab-{name}")
+        for _ in range(len(expected) + 5):
+            page.keyboard.press("Tab")
+            focused = page.evaluate(_FOCUSED)
+            if not focused["inPanel"]:
+                break
+            if focused["key"] not in reached:
+                reached.append(focused["key"])
+            if not (focused["ring"] and focused["inView"]):
+                unseen.append(focused)
+        assert reached == expected, name
+        assert len(expected) > 5, (name, expected)
+        assert unseen == [], name
+
+
+def test_the_quiz_can_be_taken_by_keyboard_alone(page: Any) -> None:
+    page.goto("/")
+    page.wait_for_selector(f"#quiz-select option[value='{SLUG}']", state="attached")
+    for key in ("Tab", "Tab", "End", "Tab", "Tab"):  # skip link, tabs, the quiz tab's panel
+        page.keyboard.press(key)
+    assert page.evaluate("document.activeElement.id") == "quiz-select"
+    assert page.input_value("#quiz-select") == SLUG
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Start quiz"
+    page.wait_for_selector("#quiz-form:not([hidden]) fieldset.question")
+    questions = bank_questions()
+    for fieldset in page.locator("#quiz-questions fieldset.question").all():
+        question = questions[fieldset.get_attribute("data-question-id")]
+        # Focus is in this question: the page put it on the first one, Tab brought it here.
+        page.wait_for_function(
+            "(el) => el.contains(document.activeElement)", arg=fieldset.element_handle()
+        )
+        if question["type"] == "numeric":
+            prompt = fieldset.locator("legend").inner_text()
+            answer = f"{linear_stack_answer(prompt):.6g}" if "generator" in question else "2^20"
+            page.keyboard.type(answer)
+        else:
+            (right,) = (c["id"] for c in question["choices"] if c.get("correct"))
+            for _ in question["choices"]:
+                if page.evaluate("document.activeElement.value") == right:
+                    break
+                page.keyboard.press("ArrowDown")
+            page.keyboard.press("Space")
+            assert fieldset.locator(f"input[value='{right}']").is_checked()
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "quiz-submit"
+    page.keyboard.press("Enter")
     page.wait_for_selector("#quiz-results li[data-result-for]")
-    contrast = page.evaluate(_CONTRAST)
-    assert contrast["failures"] == []
+    assert page.inner_text("#quiz-score") == "Score: 3 / 3 — passed."
+    # The score takes the focus, so a screen reader reads it first.
+    assert page.evaluate("document.activeElement.id") == "quiz-score"

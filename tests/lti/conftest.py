@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from service.auth.models import LearnerToken
 from service.learners.models import Attempt, Learner
 from service.lti.keys import generate_key
-from service.lti.models import LtiLaunchContext, LtiLaunchData, OutboxMessage
+from service.lti.models import LtiLaunchContext, LtiLaunchData
+from service.outbox.models import OutboxMessage
 from service.xapi.models import XapiStatement
 from tests.factories import api_key, seed_sample
 from tests.lti.platform import KeyPair, Lms, make_key_pair, serve

@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 
 from service.db import get_database, utcnow
-from service.lti import outbox
-from service.lti.http import HttpResponse, RequestsTransport
 from service.lti.keys import signing_key
-from service.lti.models import OutboxMessage
-from service.lti.routes import delivery_context
+from service.outbox import queue
+from service.outbox.models import OutboxMessage
+from service.outbox.transport import HttpResponse
+from service.outbox.wiring import app_outbox, delivery_context
 from tests.backends import all_backends
 from tests.factories import ALL_RIGHT, register
 from tests.lti.conftest import QUIZ, TARGET, Tool, row_counts
@@ -41,10 +41,8 @@ def _launch_and_submit(tool: Tool, lms: Lms, answers: dict[str, Any] | None = No
     return str(attempt["id"])
 
 
-def _deliver(app: Flask, **kwargs: Any) -> outbox.DeliveryReport:
-    with app.app_context():
-        context = delivery_context(app.config["SETTINGS"], RequestsTransport())
-        return outbox.deliver_due(context, **kwargs)
+def _deliver(app: Flask, **kwargs: Any) -> queue.DeliveryReport:
+    return queue.deliver_due(delivery_context(app), app_outbox(app).handlers, **kwargs)
 
 
 def _messages(app: Flask) -> list[OutboxMessage]:
@@ -80,7 +78,7 @@ def test_the_score_reaches_the_platform_once(tool: Tool, lms: Lms) -> None:
 def test_a_platform_that_fails_twice_then_accepts_gets_the_grade_once(tool: Tool, lms: Lms) -> None:
     _launch_and_submit(tool, lms, answers={**ALL_RIGHT, "q-tf": False})
     lms.fail_next_scores = 2
-    policy = outbox.BackoffPolicy(base_seconds=30, cap_seconds=3600)
+    policy = queue.BackoffPolicy(base_seconds=30, cap_seconds=3600)
     start = utcnow()
 
     first = _deliver(tool.app, now=start, policy=policy)
@@ -109,7 +107,7 @@ def test_a_message_that_keeps_failing_ends_failed_and_an_admin_can_retry_it(
 ) -> None:
     _launch_and_submit(tool, lms)
     lms.fail_next_scores = 100
-    policy = outbox.BackoffPolicy(base_seconds=1, cap_seconds=2, max_attempts=3)
+    policy = queue.BackoffPolicy(base_seconds=1, cap_seconds=2, max_attempts=3)
     moment = utcnow()
     statuses = []
     for step in range(3):
@@ -176,7 +174,7 @@ class RecordingTransport:
 def test_the_sender_is_injectable_and_a_missing_token_is_an_error(tool: Tool, lms: Lms) -> None:
     _launch_and_submit(tool, lms)
     transport = RecordingTransport([HttpResponse(200, b'{"token_type": "bearer"}')])
-    tool.app.extensions["outbox_transport"] = transport
+    app_outbox(tool.app).transport = transport
     report = tool.client.post("/v1/outbox/deliveries", headers=tool.admin).json
     assert report["retrying"] == 1
     [(method, url, form, _)] = transport.requests

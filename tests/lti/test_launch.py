@@ -4,6 +4,7 @@ learner and attempt it opens, and every refusal (which writes nothing)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
@@ -274,3 +275,39 @@ def test_a_learner_without_attempts_left_is_refused_before_anything_is_written(
     assert response.status_code == 409
     assert "attempts" in response.json["detail"]
     assert row_counts(tool.app) == before
+
+
+def test_a_launch_whose_last_step_fails_writes_nothing(
+    tool: Tool, lms: Lms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launch is one transaction: when writing the launch context (its last step) fails
+    after the learner, token and attempt were written, all of them are rolled back, and the
+    nonce is given back, so the same launch then succeeds."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from service.lti import services
+    from service.lti.tool import ValidatedLaunch
+
+    remember = services.remember_launch
+
+    def remember_then_fail(session: Session, attempt_id: Any, launch: ValidatedLaunch) -> None:
+        remember(session, attempt_id, launch)
+        session.flush()  # the context row reaches the database before the failure
+        raise OperationalError("INSERT INTO lti_launch_contexts", {}, Exception("disk full"))
+
+    form = launch_form(tool.client, lms, TARGET, user_id="lms-user-9")
+    before = row_counts(tool.app)
+    monkeypatch.setattr(services, "remember_launch", remember_then_fail)
+    failed = form.post(tool.client)
+    assert failed.status_code == 503, failed.get_data(as_text=True)
+    assert row_counts(tool.app) == before
+
+    monkeypatch.setattr(services, "remember_launch", remember)
+    assert form.post(tool.client).status_code == 303
+    after = row_counts(tool.app)
+    assert (after["learners"], after["attempts"], after["lti_launch_contexts"]) == (
+        before["learners"] + 1,
+        before["attempts"] + 1,
+        before["lti_launch_contexts"] + 1,
+    )

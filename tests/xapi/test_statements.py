@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from service import create_app
 from service.config import Settings
-from service.lti import outbox
-from service.lti.http import RequestsTransport
+from service.outbox.queue import deliver_due
+from service.outbox.wiring import app_outbox, delivery_context
 from service.xapi import statements as xs
 from tests.backends import all_backends
 from tests.factories import ALL_RIGHT, api_key, register, seed_sample
@@ -184,13 +184,11 @@ def test_statements_are_forwarded_to_the_lrs_through_the_outbox(
         _, ada = register(client)
         _submit(client, ada, ALL_RIGHT)
         lrs.fail_next_statements = 1
-        context = outbox.DeliveryContext(
-            app.extensions["database"].sessionmaker, app.config["SETTINGS"], RequestsTransport()
-        )
+        context, handlers = delivery_context(app), app_outbox(app).handlers
         now = datetime.now(UTC)
-        assert outbox.deliver_due(context, now=now).retrying == 1
-        assert outbox.deliver_due(context, now=now + timedelta(hours=1)).delivered == 1
-        assert outbox.deliver_due(context, now=now + timedelta(days=1)).claimed == 0
+        assert deliver_due(context, handlers, now=now).retrying == 1
+        assert deliver_due(context, handlers, now=now + timedelta(hours=1)).delivered == 1
+        assert deliver_due(context, handlers, now=now + timedelta(days=1)).claimed == 0
         [batch] = lrs.statements
         assert len(batch) == 6
         stored = client.get("/v1/xapi/statements", headers=api_key(app, "admin")).json["items"]

@@ -7,6 +7,9 @@ claim the same row; SQLite: its single writer serializes claims) and leases them
 only if its lease token still matches. A worker that dies mid-delivery leaves the message due
 again when the lease ends. After `max_attempts` failures a message is `failed`; an admin can
 retry it.
+
+Which function delivers which `kind` is not known here: the composition root registers a
+handler per kind (`Outbox.register`).
 """
 
 from __future__ import annotations
@@ -19,15 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.config import Settings
 from service.db import utcnow
-from service.errors import NotFound
-from service.lti.http import Transport
-from service.lti.models import DELIVERED, FAILED, PENDING, OutboxMessage
-from service.pagination import Page, PageRequest
+from service.outbox.models import DELIVERED, FAILED, PENDING, OutboxMessage
+from service.outbox.transport import RequestsTransport, Transport
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +62,32 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 @dataclass(frozen=True)
 class DeliveryContext:
-    """What a handler may use: fresh sessions (never held across HTTP), settings, transport."""
+    """What a handler may use: fresh sessions (never held across HTTP) and the transport.
+    Handlers get their own configuration when they are registered."""
 
     sessions: SessionFactory
-    settings: Settings
     transport: Transport
 
 
 Handler = Callable[[DeliveryContext, dict[str, Any]], None]
+
+
+class Outbox:
+    """One app's handlers by message kind and its transport (held in app.extensions["outbox"]).
+
+    The transport may be replaced (tests, a custom proxy) before deliveries run."""
+
+    def __init__(self, transport: Transport | None = None) -> None:
+        self.handlers: dict[str, Handler] = {}
+        self.transport: Transport = transport or RequestsTransport()
+
+    def register(self, kind: str, handler: Handler) -> None:
+        if kind in self.handlers:
+            raise ValueError(f"outbox message kind {kind!r} already has a handler")
+        self.handlers[kind] = handler
+
+    def context(self, sessions: SessionFactory) -> DeliveryContext:
+        return DeliveryContext(sessions, self.transport)
 
 
 @dataclass(frozen=True)
@@ -91,14 +109,6 @@ class DeliveryReport:
     @property
     def claimed(self) -> int:
         return self.delivered + self.retrying + self.failed
-
-
-def default_handlers() -> dict[str, Handler]:
-    """Every message kind and the function that delivers it."""
-    from service.lti.ags import AGS_SCORE, deliver_score
-    from service.xapi.forwarding import XAPI_STATEMENTS, deliver_statements
-
-    return {AGS_SCORE: deliver_score, XAPI_STATEMENTS: deliver_statements}
 
 
 def enqueue(session: Session, kind: str, dedupe_key: str, payload: dict[str, Any]) -> OutboxMessage:
@@ -178,15 +188,14 @@ def deliver_one(
 
 def deliver_due(
     context: DeliveryContext,
+    handlers: Mapping[str, Handler],
     *,
     now: datetime | None = None,
     limit: int = 20,
     policy: BackoffPolicy | None = None,
-    handlers: Mapping[str, Handler] | None = None,
 ) -> DeliveryReport:
     """Claim and deliver one batch of due messages."""
     policy = policy or BackoffPolicy()
-    handlers = handlers if handlers is not None else default_handlers()
     moment = now or utcnow()
     with context.sessions() as session:
         batch = claim_due(session, now=moment, limit=limit, policy=policy)
@@ -205,71 +214,16 @@ def deliver_due(
 
 def run_worker(
     context: DeliveryContext,
+    handlers: Mapping[str, Handler],
     *,
     interval_seconds: float,
     stop: Callable[[], bool],
     sleep: Callable[[float], None],
     limit: int = 20,
-    handlers: Mapping[str, Handler] | None = None,
 ) -> Iterator[DeliveryReport]:
     """Deliver batches until `stop()`; a full batch is followed at once by the next."""
     while not stop():
-        report = deliver_due(context, limit=limit, handlers=handlers)
+        report = deliver_due(context, handlers, limit=limit)
         yield report
         if report.claimed < limit:
             sleep(interval_seconds)
-
-
-# --------------------------------------------------------------------------------------------
-# Reading and retrying (admin)
-
-
-def list_messages(
-    session: Session, page: PageRequest, *, status: str | None = None, kind: str | None = None
-) -> Page[OutboxMessage]:
-    with session.begin():
-        query = select(OutboxMessage)
-        if status:
-            query = query.where(OutboxMessage.status == status)
-        if kind:
-            query = query.where(OutboxMessage.kind == kind)
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(
-            query.order_by(OutboxMessage.id.desc()).offset(page.offset).limit(page.per_page)
-        ).all()
-    return Page(rows, total, page.page, page.per_page)
-
-
-def get_message(session: Session, message_id: int) -> OutboxMessage:
-    with session.begin():
-        message = session.get(OutboxMessage, message_id)
-    if message is None:
-        raise NotFound(f"There is no outbox message {message_id}.")
-    return message
-
-
-def retry_message(session: Session, message_id: int) -> OutboxMessage:
-    """Make a pending or failed message due now, with a fresh attempt budget; a delivered one
-    is left as it is."""
-    with session.begin():
-        message = session.get(OutboxMessage, message_id)
-        if message is None:
-            raise NotFound(f"There is no outbox message {message_id}.")
-        if message.status != DELIVERED:
-            message.status = PENDING
-            message.attempts = 0
-            message.next_attempt_at = utcnow()
-            message.lease_token = None
-    return message
-
-
-def backlog(session: Session) -> dict[str, int]:
-    """Messages per status ({"pending": n, "failed": m, ...}), for monitoring."""
-    with session.begin():
-        rows = session.execute(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-        ).all()
-    counts = {PENDING: 0, DELIVERED: 0, FAILED: 0}
-    for status, count in rows:
-        counts[status] = count
-    return counts

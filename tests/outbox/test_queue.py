@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from service.db import utcnow
-from service.lti import outbox
-from service.lti.http import RequestsTransport
-from service.lti.models import OutboxMessage
+from service.outbox import queue as outbox
+from service.outbox.models import OutboxMessage
+from service.outbox.transport import RequestsTransport
 from tests.backends import all_backends
 
 
@@ -28,7 +28,7 @@ def _enqueue(app: Flask, count: int, kind: str = "test.kind") -> None:
 
 
 def _context(app: Flask) -> outbox.DeliveryContext:
-    return outbox.DeliveryContext(_sessions(app), app.config["SETTINGS"], RequestsTransport())
+    return outbox.DeliveryContext(_sessions(app), RequestsTransport())
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_a_lease_hides_a_claimed_message_until_it_ends(app: Flask) -> None:
 @all_backends
 def test_an_unknown_kind_fails_for_good(app: Flask) -> None:
     _enqueue(app, 1, kind="nobody.handles")
-    report = outbox.deliver_due(_context(app), handlers={})
+    report = outbox.deliver_due(_context(app), {})
     assert report.failed == 1
     with _sessions(app)() as session, session.begin():
         [message] = session.query(OutboxMessage).all()
@@ -115,7 +115,7 @@ def test_a_handler_crash_is_recorded_and_retried(app: Flask) -> None:
     def crash(_context: outbox.DeliveryContext, _payload: dict[str, Any]) -> None:
         raise RuntimeError("boom")
 
-    report = outbox.deliver_due(_context(app), handlers={"test.kind": crash})
+    report = outbox.deliver_due(_context(app), {"test.kind": crash})
     assert report.retrying == 1
     with _sessions(app)() as session, session.begin():
         [message] = session.query(OutboxMessage).all()
@@ -139,12 +139,7 @@ def test_the_worker_loop_stops_when_asked(app: Flask) -> None:
     handlers = {"test.kind": lambda _c, payload: delivered.append(payload)}
     reports = list(
         outbox.run_worker(
-            context,
-            interval_seconds=7,
-            stop=stop,
-            sleep=sleeps.append,
-            limit=2,
-            handlers=handlers,
+            context, handlers, interval_seconds=7, stop=stop, sleep=sleeps.append, limit=2
         )
     )
     assert [report.delivered for report in reports] == [2, 1]

@@ -1,5 +1,6 @@
-"""The outbound HTTP seam: outbox deliveries talk to LMSs and LRSs through a `Transport`, so
-tests and operators can inject their own (a local server, a recording wrapper)."""
+"""The outbound HTTP seam of every delivery handler (LMS grades, LRS statements): handlers talk
+through a `Transport`, so tests and operators can inject their own (a local server, a recording
+wrapper). TransportError is the one "no HTTP answer" failure they all catch."""
 
 from __future__ import annotations
 

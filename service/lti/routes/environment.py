@@ -1,0 +1,37 @@
+"""What an LTI request hands the tool: settings, the request's session, the shared launch store,
+the tool's public URL and the HTTP session pylti1p3 fetches platform keys with."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.db import get_session
+from service.lti import tool
+from service.lti.storage import DatabaseLaunchStore, LaunchStore, RedisLaunchStore, redis_client
+from service.settings_access import settings
+
+
+def base_url(config: Settings) -> str:
+    """The tool's public URL: PUBLIC_BASE_URL, else the URL this request came to."""
+    return (config.public_base_url or request.url_root).rstrip("/")
+
+
+def launch_store(session: Session, config: Settings) -> LaunchStore:
+    """Redis when REDIS_URL is set (one client per app), else the database."""
+    if not config.redis_url:
+        return DatabaseLaunchStore(session)
+    client = current_app.extensions.get("lti_redis")
+    if client is None:
+        client = current_app.extensions["lti_redis"] = redis_client(config.redis_url)
+    return RedisLaunchStore(client)
+
+
+def tool_environment() -> tool.ToolEnvironment:
+    config = settings()
+    session = get_session()
+    http = current_app.extensions.get("lti_http") or tool.TimeoutSession()
+    return tool.ToolEnvironment(
+        session, config, launch_store(session, config), base_url(config), http
+    )

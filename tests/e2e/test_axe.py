@@ -1,0 +1,210 @@
+"""Every state of every lesson tab, at desktop and phone widths, through axe-core (WCAG 2.1 AA
+and best practices), a text contrast check that also covers the SVG charts, and, on the phone,
+reflow without sideways scrolling. Each state is also saved as a screenshot to look at.
+
+A new tab or panel is checked by adding one entry to WALKS, e.g.
+    "training": tab_states("training", ready="#training-chart"),
+or, in any test, by one line where the page shows it:
+    assert_no_axe_violations(page, state="training, after a run")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_playground import PASTED
+from tests.e2e.test_quiz import SLUG, answer_all_correctly, bank_questions
+from tests.e2e.test_simulation import wait_for_chart
+from tests.e2e.wcag import axe_violations, contrast, describe_violations, overflow
+
+pytestmark = pytest.mark.e2e
+
+# A walk drives one page through the states a learner can reach and yields each one's name.
+Walk = Callable[[Any], Iterator[str]]
+
+
+def tab_states(name: str, ready: str | None = None) -> Walk:
+    """The walk of a tab that needs nothing but opening (and, if given, `ready` to appear)."""
+
+    def walk(page: Any) -> Iterator[str]:
+        page.goto("/")
+        page.click(f"#tab-{name}")
+        if ready:
+            page.wait_for_selector(ready)
+        yield name
+
+    return walk
+
+
+def simulation_states(page: Any) -> Iterator[str]:
+    page.watch.allow("status of 422")
+    page.goto("/")
+    wait_for_chart(page, [0.0] * 10)
+    yield "simulation"
+
+    # Every optional control shown: a named scheme's gain, leaky ReLU's slope, the gradient
+    # series, Monte Carlo histograms, the folded settings and the data table.
+    page.select_option("#init", "he_normal")
+    page.select_option("#activation", "leaky_relu")
+    page.check("#backward")
+    page.select_option("#mode", "monte_carlo")
+    page.click("details.advanced summary")
+    page.click("details.data-table summary")
+    page.wait_for_selector("#histograms figure.histogram >> nth=9")
+    page.wait_for_selector("#variance-chart .series.grad")
+    yield "simulation-every-option"
+
+    # Refused by the page: the last result is kept and marked as such.
+    page.fill("#width", "0")
+    page.locator("#width-error").filter(has_text="1").wait_for()
+    yield "simulation-invalid-setting"
+
+    # Refused by the API (422): its problem details, next to the control they name.
+    page.fill("#width", "4096")
+    page.fill("#batch-size", "4096")
+    page.locator("#batch-size-error").filter(has_text="687,194,767,360").wait_for()
+    yield "simulation-refused"
+
+
+def playground_states(page: Any) -> Iterator[str]:
+    page.watch.allow("status of 422")
+    yield from tab_states("playground")(page)
+
+    page.fill("#norm-input", PASTED)
+    page.click("#norm-run")
+    page.wait_for_selector("#norm-stats table.stats")
+    page.click("#norm-stats details summary")
+    yield "playground-layer-norm"
+
+    page.select_option("#norm-variant", "group")
+    page.fill("#norm-groups", "3")
+    page.click("#norm-run")
+    page.locator("#norm-error li").wait_for()
+    yield "playground-refused"
+
+    page.fill("#norm-input", "1, 2\n3, x")
+    page.click("#norm-run")
+    page.locator("#norm-input-error").filter(has_text="is not a number").wait_for()
+    yield "playground-unreadable-array"
+
+    page.fill("#norm-shape", "0")
+    page.click("#norm-generate")
+    page.locator("#norm-error").filter(has_text="Cannot generate").wait_for()
+    yield "playground-cannot-generate"
+
+    page.fill("#norm-input", PASTED)
+    page.select_option("#norm-variant", "compare")
+    page.fill("#norm-groups", "2")
+    page.click("#norm-run")
+    page.wait_for_selector("#norm-stats .cell-error")  # instance norm needs three axes
+    yield "playground-compare"
+
+
+def _problem(status: int, title: str, detail: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "content_type": "application/problem+json",
+        "body": json.dumps(
+            {"type": "about:blank", "status": status, "title": title, "detail": detail}
+        ),
+    }
+
+
+def quiz_states(page: Any) -> Iterator[str]:
+    page.watch.allow("status of 422")
+    page.watch.allow("status of 503")
+    page.watch.allow("status of 401")
+    # The quiz list cannot be loaded.
+    page.route("**/v1/quizzes", lambda route: route.fulfill(**_problem(503, "Busy", "Try later.")))
+    page.goto("/")
+    page.click("#tab-quiz")
+    page.locator("#quiz-error").filter(has_text="Try later").wait_for()
+    yield "quiz-unavailable"
+
+    page.unroute("**/v1/quizzes")
+    page.reload()
+    page.click("#tab-quiz")
+    page.wait_for_selector(f"#quiz-select option[value='{SLUG}']", state="attached")
+    yield "quiz"
+
+    page.select_option("#quiz-select", SLUG)
+    page.click("#quiz-start")
+    page.wait_for_selector("#quiz-form:not([hidden]) fieldset.question")
+    page.wait_for_selector("#progress table")
+    yield "quiz-started"
+
+    fieldsets = {
+        qid: page.locator(f"fieldset[data-question-id='{qid}']") for qid in bank_questions()
+    }
+    numeric = fieldsets["q1-variance-20-layers"]
+    numeric.get_by_label("Your answer").fill("two to the twenty")
+    page.click("#quiz-submit")
+    numeric.locator(".field-error:not(:empty)").wait_for()
+    yield "quiz-unreadable-answer"
+
+    numeric.get_by_label("Your answer").fill("3")
+    fieldsets["q2-linear-stack-variance"].get_by_label("Your answer").fill("1")
+    fieldsets["q3-internal-covariate-shift"].locator("input[value='b']").check()
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-results li.incorrect")
+    yield "quiz-graded-not-passed"
+
+    page.click("#quiz-start")  # "Try again"
+    page.wait_for_selector("#quiz-form fieldset.question input:enabled")
+    answer_all_correctly(page, fieldsets)
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-score.passed")
+    yield "quiz-passed"
+
+    # Another attempt, while the learner's token expires.
+    page.click("#quiz-start")
+    page.wait_for_selector("#quiz-form fieldset.question input:enabled")
+    submission = "**/v1/attempts/*/submission"
+    page.route(submission, lambda route: route.fulfill(**_problem(401, "Unauthorized", "")))
+    page.click("#quiz-submit")
+    page.locator("#quiz-error").filter(has_text="session has ended").wait_for()
+    yield "quiz-session-ended"
+
+
+WALKS: dict[str, Walk] = {
+    "simulation": simulation_states,
+    "playground": playground_states,
+    "quiz": quiz_states,
+}
+
+
+def problems_in(page: Any, state: str, viewport: str) -> list[str]:
+    """Everything the automated checks find in what the page shows now."""
+    found = []
+    violations = axe_violations(page)
+    if violations:
+        found.append(describe_violations(violations, f"{state} at {viewport} width"))
+    if failures := contrast(page)["failures"]:
+        found.append(f"{state} at {viewport} width: text below the contrast minimum: {failures}")
+    if viewport == "phone":
+        page.evaluate("window.scrollTo(0, 0)")
+        layout = overflow(page)
+        if layout["scrollWidth"] > layout["width"] or layout["wide"]:
+            found.append(f"{state} at phone width scrolls sideways: {layout}")
+    return found
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+@pytest.mark.parametrize("walk", WALKS)
+def test_every_state_passes_the_automated_checks(
+    request: pytest.FixtureRequest, walk: str, viewport: str, screenshots: Path
+) -> None:
+    page = request.getfixturevalue("page" if viewport == "desktop" else "phone_page")
+    found: list[str] = []
+    states = []
+    for state in WALKS[walk](page):
+        states.append(state)
+        page.screenshot(path=screenshots / f"axe-{viewport}-{state}.png", full_page=True)
+        found += problems_in(page, state, viewport)
+    assert states, f"the {walk} walk reached no state"
+    assert not found, "\n\n".join(found)

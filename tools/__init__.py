@@ -1,0 +1,1 @@
+"""Development tools of this repository (not installed with the service)."""
