@@ -3,6 +3,7 @@ Blueprint class every resource uses, whose argument parser reads JSON strictly t
 
 from __future__ import annotations
 
+import hashlib
 import http
 import urllib.parse
 from collections.abc import Callable
@@ -16,10 +17,11 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_smorest.utils import prepare_response
 from flask_swagger_ui import get_swaggerui_blueprint
 from webargs import core
-from webargs.flaskparser import FlaskParser, abort, is_json_request
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter, Map
 
-from service.errors import PROBLEM_MEDIA_TYPE, BadRequest, UnsupportedMediaType
+from service.errors import PROBLEM_MEDIA_TYPE, BadRequest, NotModified, UnsupportedMediaType
+from service.jsonio import parse_json_body
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,9 +45,8 @@ class ProblemSchema(ma.Schema):
 
 
 class StrictJSONParser(FlaskParser):
-    """webargs parser that decodes JSON with orjson: NaN, Infinity and the like are malformed,
-    a body in another media type is 415 (not silently ignored), and strings may not hold NUL
-    (PostgreSQL cannot store it, so it is refused alike on every backend)."""
+    """webargs parser that reads JSON bodies with `jsonio.parse_json_body` (strict, no NUL),
+    and refuses a body in another media type with 415 (not silently ignored)."""
 
     def _raw_load_json(self, req: Request) -> Any:
         data = req.get_data(cache=True)
@@ -57,23 +58,7 @@ class StrictJSONParser(FlaskParser):
             return core.missing
         if not data:
             return core.missing
-        try:
-            document = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            abort(400, exc=exc, messages={"json": [f"The request body is not valid JSON: {exc}"]})
-        if b"\\u0000" in data and _holds_nul(document):
-            abort(422, messages={"json": ["Strings must not contain NUL (U+0000) characters."]})
-        return document
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
+        return parse_json_body(data)
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -100,9 +85,24 @@ def _refuse_malformed_url() -> None:
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """The project's resource blueprint (strict JSON parsing)."""
+    """The project's resource blueprint: strict JSON parsing, and flask-smorest's ETags
+    (`@blp.etag`, `set_etag`, `check_etag`) with If-None-Match compared as RFC 9110 says."""
 
     ARGUMENTS_PARSER = StrictJSONParser()
+
+    @staticmethod
+    def _generate_etag(etag_data: Any, extra_data: Any = None) -> str:
+        """flask-smorest's tag (sha1 of the data as sorted JSON), dumped by orjson directly."""
+        data = (etag_data, extra_data) if extra_data else etag_data
+        return hashlib.sha1(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def _check_not_modified(self, etag: str) -> None:
+        """flask-smorest's If-None-Match check, with the weak comparison of RFC 9110 13.1.2
+        (W/"x" matches "x") and the ETag handed to the 304, which must carry it (15.4.5)."""
+        if request.method in self.METHODS_CHECKING_NOT_MODIFIED and (
+            request.if_none_match.contains_weak(etag)
+        ):
+            raise NotModified(etag)
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[F], F]:
         """flask-smorest's `arguments`, with a schema class instantiated once here: webargs

@@ -35,11 +35,13 @@ from service.outbox.cli import outbox_cli
 from service.outbox.metrics import OutboxBacklog
 from service.outbox.routes import blp as outbox_blp
 from service.outbox.wiring import install_outbox
+from service.quizzes.read_model import QuizReadModel
 from service.quizzes.routes import blp as quizzes_blp
 from service.quizzes.services import seed_bank
 from service.ratelimit import install_rate_limits
 from service.security import install_security_headers
 from service.simulations.routes import blp as simulations_blp
+from service.simulations.services import answer_cache
 from service.webpage import blp as web_blp
 from service.xapi.forwarding import XAPI_STATEMENTS, StatementForwarder
 from service.xapi.routes import blp as xapi_blp
@@ -83,6 +85,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         connect_timeout=settings.db_connect_timeout,
     )
     database.init_app(app)
+    quiz_read_model = QuizReadModel.from_settings(settings)
+    quiz_read_model.attach(database.sessionmaker, database.read_sessionmaker)
+    app.extensions["quiz_read_model"] = quiz_read_model
+    app.extensions["simulation_answers"] = answer_cache(enabled=settings.caches_enabled)
     app.extensions["migration_heads"] = migration_heads()
     app.extensions["seeders"] = [seed_bank]
     _wire_integrations(app, settings)

@@ -101,6 +101,7 @@ class Settings:
     xapi_lrs_url: str | None = None  # XAPI_LRS_URL, LRS endpoint (POSTs go to .../statements)
     xapi_lrs_auth: str | None = field(default=None, repr=False)
     # XAPI_LRS_AUTH, the Authorization header value for the LRS, e.g. "Basic dXNlcjpwYXNz"
+    caches_enabled: bool = True  # CACHES_ENABLED: false turns every in-process cache off
     quiz_cache_seconds: float = 1.0
     # QUIZ_CACHE_SECONDS, how long a process serves a quiz GET from memory (0: always ask the DB)
     lti_token_ttl_seconds: int = 4 * 3600  # LTI_TOKEN_TTL_SECONDS, learner tokens of LTI launches
@@ -144,6 +145,7 @@ class Settings:
         booleans = {
             "OPEN_REGISTRATION": "open_registration",
             "RATE_LIMITS_ENABLED": "rate_limits_enabled",
+            "CACHES_ENABLED": "caches_enabled",
         }
         for name, attr in strings.items():
             if env.get(name):

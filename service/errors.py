@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import flask_smorest.exceptions
 import marshmallow as ma
 import orjson
 from flask import Flask, Response, current_app, g, has_request_context, request
@@ -57,6 +58,12 @@ class ServiceError(Exception):
 class BadRequest(ServiceError):
     status = HTTPStatus.BAD_REQUEST
     slug = "bad-request"
+
+
+class MalformedJSON(BadRequest):
+    """A request body that is not JSON (every JSON body is read by jsonio.parse_json_body)."""
+
+    slug = "malformed-json"
 
 
 class Unauthorized(ServiceError):
@@ -150,6 +157,14 @@ def problem_document(
     return _dump_problem(body)
 
 
+class NotModified(flask_smorest.exceptions.NotModified):
+    """If-None-Match matched `etag`: a 304 without a body, carrying the ETag."""
+
+    def __init__(self, etag: str) -> None:
+        super().__init__()
+        self.etag = etag
+
+
 def problem_response(
     status: int,
     *,
@@ -231,6 +246,26 @@ def handle_service_error(error: ServiceError) -> Response:
     )
 
 
+def handle_not_modified(error: NotModified) -> Response:
+    response = current_app.response_class(status=HTTPStatus.NOT_MODIFIED)
+    response.set_etag(error.etag)
+    return response
+
+
+PRECONDITION_DETAILS = {
+    HTTPStatus.PRECONDITION_FAILED: (
+        "precondition-failed",
+        "If-Match does not name the current ETag of {path}: it changed since you read it. "
+        "GET it again, reapply your change and send the new ETag.",
+    ),
+    HTTPStatus.PRECONDITION_REQUIRED: (
+        "precondition-required",
+        "This request must be conditional: send If-Match with the ETag of {path} from your "
+        "last GET (or * to overwrite whatever is there).",
+    ),
+}
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     """Werkzeug's and flask-smorest's exceptions: routing 404/405, 413, webargs 400/422, ..."""
     status = error.code or 500
@@ -274,6 +309,14 @@ def handle_http_exception(error: HTTPException) -> Response:
             status,
             type_=TYPE_PREFIX + "rate-limited",
             detail=f"Too many requests: the limit is {error.description}. Retry later.",
+            headers=headers,
+        )
+    if status in PRECONDITION_DETAILS:
+        slug, template = PRECONDITION_DETAILS[HTTPStatus(status)]
+        return problem_response(
+            status,
+            type_=TYPE_PREFIX + slug,
+            detail=template.format(path=request.path),
             headers=headers,
         )
     if status == HTTPStatus.METHOD_NOT_ALLOWED:
@@ -383,6 +426,7 @@ def register_error_handlers(app: Flask) -> None:
     """Every handler, and the hook that refuses an unreadable chunked body before a view."""
     app.before_request(read_streamed_body)
     app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(NotModified, handle_not_modified)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ma.ValidationError, handle_validation_error)
     app.register_error_handler(NumericsError, handle_numerics_error)

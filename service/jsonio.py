@@ -2,7 +2,9 @@
 
 Out: numpy scalars and arrays serialize natively, datetimes as RFC 3339, and a non-finite float
 becomes `null` (orjson never writes the non-JSON tokens NaN or Infinity).
-In: orjson is strict, so `NaN`, `Infinity` and other non-JSON tokens are refused as malformed.
+In: `parse_json_body` reads every JSON request body (the schemas' parser, the array codecs and
+Flask's `request.get_json` alike): orjson is strict, so `NaN`, `Infinity`, a byte-order mark,
+invalid UTF-8 and other non-JSON are one failure, a 400 `malformed-json` problem.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 import orjson
 from flask import Flask, Request, Response
 from flask.json.provider import JSONProvider
-from werkzeug.exceptions import BadRequest
+
+from service.errors import MalformedJSON, Unprocessable
 
 DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
 
@@ -38,6 +41,36 @@ def _default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def parse_json_body(data: bytes) -> Any:
+    """The document in a JSON request body. MalformedJSON (400) when it is not JSON;
+    Unprocessable (422) when a string or key holds NUL (U+0000), which PostgreSQL cannot store,
+    so it is refused alike on every backend."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise malformed_json(exc) from exc
+    if b"\\u0000" in data and _holds_nul(document):
+        message = "Strings must not contain NUL (U+0000) characters."
+        raise Unprocessable(message, errors={"json": [message]})
+    return document
+
+
+def malformed_json(error: ValueError | None) -> MalformedJSON:
+    return MalformedJSON(
+        f"The request body is not valid JSON: {error}" if error else "The request body is empty."
+    )
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def dumps_bytes(value: Any) -> bytes:
@@ -68,10 +101,10 @@ class OrjsonProvider(JSONProvider):
 
 
 class ServiceRequest(Request):
-    """A request whose JSON errors say what went wrong."""
+    """A request whose `get_json` fails as `parse_json_body` does (one problem type)."""
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
-        raise BadRequest(f"The request body is not valid JSON: {e}" if e else "Invalid JSON.")
+        raise malformed_json(e)
 
 
 def install_json(app: Flask) -> None:

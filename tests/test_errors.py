@@ -7,7 +7,7 @@ import logging
 
 import marshmallow as ma
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from flask.views import MethodView
 
@@ -34,6 +34,10 @@ def probe_app(app: Flask) -> Flask:
         @blp.response(200, EchoSchema)
         def post(self, body: dict) -> dict:
             return body
+
+    @blp.route("/flask-json", methods=["POST"])
+    def flask_json() -> dict:
+        return {"got": request.get_json()}
 
     @blp.route("/boom")
     def boom() -> None:
@@ -100,6 +104,27 @@ def test_malformed_json_is_400_problem(probe: FlaskClient) -> None:
     response = probe.post("/probe/echo", data=b'{"depth": 1,', content_type="application/json")
     body = assert_problem(response, 400)
     assert "not valid JSON" in body["detail"]
+    assert body["type"] == "urn:activation-lab:problem:malformed-json"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/probe/echo", "/probe/flask-json", "/v1/normalize/layer", "/v1/simulations/propagation"],
+)
+@pytest.mark.parametrize("payload", [b'{"depth": 1,', b'{"depth": NaN}', b"\xef\xbb\xbf{}"])
+def test_every_json_body_reader_fails_alike(probe: FlaskClient, path: str, payload: bytes) -> None:
+    """One parser, one problem type, whichever way a view reads its JSON body."""
+    response = probe.post(path, data=payload, content_type="application/json")
+    body = assert_problem(response, 400)
+    assert body["type"] == "urn:activation-lab:problem:malformed-json"
+    assert body["detail"].startswith("The request body is not valid JSON: ")
+
+
+@pytest.mark.parametrize("path", ["/probe/echo", "/v1/normalize/layer"])
+def test_nul_in_a_json_string_is_422(probe: FlaskClient, path: str) -> None:
+    payload = b'{"name": "a\\u0000b", "input": [1, 2], "dtype": "a\\u0000"}'
+    body = assert_problem(probe.post(path, data=payload, content_type="application/json"), 422)
+    assert "NUL" in body["detail"]
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])

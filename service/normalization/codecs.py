@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
-import orjson
 from flask import Response, request
 
-from service.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from service.errors import NotAcceptable, UnsupportedMediaType
+from service.jsonio import parse_json_body
 from service.normalization.services import ArrayLimits
 from service.numerics.arrays import dump_npy, dump_npz, load_npy, load_npz
 from service.numerics.errors import NumericsError
@@ -34,11 +34,7 @@ def read_fields(
                     for name in query
                 }
             )
-        try:
-            document = orjson.loads(request.get_data())
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"The request body is not valid JSON: {exc}") from exc
-        fields: dict[str, Any] = body_schema().load(document)
+        fields: dict[str, Any] = body_schema().load(parse_json_body(request.get_data()))
         return fields
     if mimetype == NPY:
         array = load_npy(request.get_data(), field="input", max_elements=limits.max_elements)

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.numerics.errors import NumericsError
+from service.numerics.validation import check_scalar
 
 FloatArray = NDArray[np.float64]
 
@@ -92,16 +93,13 @@ def check_activation(activation: str, negative_slope: float = 0.01) -> None:
             f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}",
             field="activation",
         )
-    if (
-        isinstance(negative_slope, bool)
-        or not isinstance(negative_slope, int | float)
-        or not math.isfinite(negative_slope)
-        or abs(negative_slope) > MAX_ABS_NEGATIVE_SLOPE
-    ):
-        raise NumericsError(
-            f"negative_slope must be a finite number with |value| <= {MAX_ABS_NEGATIVE_SLOPE:g}",
-            field="negative_slope",
-        )
+    check_scalar(
+        negative_slope,
+        "negative_slope",
+        float,
+        min_val=-MAX_ABS_NEGATIVE_SLOPE,
+        max_val=MAX_ABS_NEGATIVE_SLOPE,
+    )
 
 
 def _polevl(x: FloatArray, coefficients: tuple[float, ...]) -> FloatArray:

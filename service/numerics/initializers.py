@@ -22,6 +22,7 @@ import numpy as np
 
 from service.numerics.activations import ACTIVATIONS, FloatArray, check_activation
 from service.numerics.errors import NumericsError
+from service.numerics.validation import check_scalar
 
 INIT_SCHEMES: Final = (
     "lecun_normal",
@@ -120,18 +121,11 @@ def default_gain(scheme: str, activation: str, negative_slope: float = 0.01) -> 
 
 def _check_fans(fan_in: int, fan_out: int) -> None:
     for name, value in (("fan_in", fan_in), ("fan_out", fan_out)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise NumericsError(f"{name} must be a positive integer", field=name)
+        check_scalar(value, name, int, min_val=1)
 
 
 def _check_gain(gain: float) -> None:
-    if (
-        isinstance(gain, bool)
-        or not isinstance(gain, int | float)
-        or not math.isfinite(gain)
-        or gain <= 0.0
-    ):
-        raise NumericsError("gain must be a finite number > 0", field="gain")
+    check_scalar(gain, "gain", float, min_val=0.0, include_boundaries="neither")
 
 
 def weight_variance(scheme: str, fan_in: int, fan_out: int, gain: float) -> float:

@@ -25,6 +25,7 @@ from typing import Final
 from service.numerics.activations import check_activation
 from service.numerics.errors import NumericsError
 from service.numerics.gaussian import gaussian_moments, log10_second_moment
+from service.numerics.validation import check_scalar
 
 CRITICAL_TOLERANCE: Final = 1e-6
 MAX_GRID_CELLS: Final = 2_500
@@ -65,13 +66,9 @@ class MeanFieldGrid:
 
 
 def _check_number(value: object, field: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise NumericsError(f"{field} must be a number", field=field)
-    number = float(value)
-    if not math.isfinite(number) or number < 0.0 or (positive and number == 0.0):
-        bound = "> 0" if positive else ">= 0"
-        raise NumericsError(f"{field} must be finite and {bound}", field=field)
-    return number
+    return check_scalar(
+        value, field, float, min_val=0.0, include_boundaries="neither" if positive else "left"
+    )
 
 
 def _log10(x: float) -> float:

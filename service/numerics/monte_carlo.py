@@ -43,6 +43,7 @@ from service.numerics.network import (
     SampleStats,
     summarize,
 )
+from service.numerics.validation import check_scalar
 
 DEFAULT_MAX_COST: Final = 1e10
 DEFAULT_MAX_STORED_VALUES: Final = 64_000_000
@@ -80,20 +81,11 @@ def _check_request(
     histogram_bins: int,
     histogram_range: Sequence[float],
 ) -> tuple[float, float]:
-    def is_int(value: object) -> bool:
-        return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-    if not is_int(batch_size) or batch_size < 1:
-        raise NumericsError("batch_size must be a positive integer", field="batch_size")
+    check_scalar(batch_size, "batch_size", int, min_val=1)
     if spec.normalization == "batch" and batch_size < 2:
         raise NumericsError("batch normalization needs batch_size >= 2", field="batch_size")
-    if not is_int(seed) or not 0 <= seed <= MAX_SEED:
-        raise NumericsError(f"seed must be an integer in [0, {MAX_SEED}]", field="seed")
-    if not is_int(histogram_bins) or not 1 <= histogram_bins <= MAX_HISTOGRAM_BINS:
-        raise NumericsError(
-            f"histogram_bins must be an integer in [1, {MAX_HISTOGRAM_BINS}]",
-            field="histogram_bins",
-        )
+    check_scalar(seed, "seed", int, min_val=0, max_val=MAX_SEED)
+    check_scalar(histogram_bins, "histogram_bins", int, min_val=1, max_val=MAX_HISTOGRAM_BINS)
     try:
         low, high = (float(v) for v in histogram_range)
     except (TypeError, ValueError):

@@ -18,6 +18,7 @@ from service.numerics.activations import check_activation
 from service.numerics.errors import NumericsError
 from service.numerics.initializers import check_scheme, default_gain
 from service.numerics.initializers import weight_variance as scheme_weight_variance
+from service.numerics.validation import check_scalar
 
 MAX_DEPTH: Final = 100_000
 MAX_WIDTH: Final = 1_000_000_000
@@ -115,19 +116,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
 def _nonnegative_finite(value: object, field: str, *, strictly_positive: bool = False) -> float:
-    if not _is_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
-        raise NumericsError(f"{field} must be a finite number", field=field)
-    number = float(value)  # type: ignore[arg-type]
-    if strictly_positive and number <= 0.0:
-        raise NumericsError(f"{field} must be > 0", field=field)
-    if number < 0.0:
-        raise NumericsError(f"{field} must be >= 0", field=field)
-    return number
+    return check_scalar(
+        value,
+        field,
+        float,
+        min_val=0.0,
+        include_boundaries="neither" if strictly_positive else "left",
+    )
 
 
 def _resolve_widths(depth: int, width: int | None, widths: Sequence[int] | None) -> tuple[int, ...]:
@@ -136,9 +132,7 @@ def _resolve_widths(depth: int, width: int | None, widths: Sequence[int] | None)
     if widths is None:
         if width is None:
             raise NumericsError("width (or widths) is required", field="width")
-        if not _is_int(width) or not 1 <= width <= MAX_WIDTH:
-            raise NumericsError(f"width must be an integer in [1, {MAX_WIDTH}]", field="width")
-        return (int(width),) * (depth + 1)
+        return (check_scalar(width, "width", int, min_val=1, max_val=MAX_WIDTH),) * (depth + 1)
     if isinstance(widths, str | bytes) or not isinstance(widths, Sequence):
         raise NumericsError("widths must be a list of integers", field="widths")
     if len(widths) != depth + 1:
@@ -170,9 +164,7 @@ def build_network_spec(
     Raises NumericsError whose `field` names the offending argument. Exactly one of
     weight_variance / init; gain only with init (default: initializers.default_gain).
     """
-    if not _is_int(depth) or not 1 <= depth <= MAX_DEPTH:
-        raise NumericsError(f"depth must be an integer in [1, {MAX_DEPTH}]", field="depth")
-    depth = int(depth)
+    depth = check_scalar(depth, "depth", int, min_val=1, max_val=MAX_DEPTH)
     resolved_widths = _resolve_widths(depth, width, widths)
     check_activation(activation, negative_slope)
     if normalization is not None and normalization not in NORMALIZATIONS:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
-from flask.blueprints import BlueprintSetupState
+from flask import Response, after_this_request, current_app, request
 from flask.views import MethodView
+from sqlalchemy.orm import Session
 
 from service.api import Blueprint
 from service.auth.guards import guard
@@ -14,35 +14,50 @@ from service.db import get_read_session, get_session
 from service.jsonio import dumps_bytes
 from service.pagination import page_request
 from service.quizzes import domain, schemas, services
-from service.quizzes.interchange import MEDIA_TYPES
-from service.quizzes.preview_cache import PreviewCache, RenderedQuiz
+from service.quizzes.interchange import FORMATS, format_named
+from service.quizzes.read_model import QuizReadModel
 from service.settings_access import settings
 
 blp = Blueprint("quizzes", __name__, url_prefix="/v1/quizzes", description="Quizzes")
 AUTHORS = ("author", "admin")
 READERS = ("integration", "admin", "author")
+_QUIZ = schemas.QuizSchema()
 
 
 def _preview(current: services.CurrentQuiz) -> dict[str, Any]:
     return {**domain.public_view(current.quiz), "version": current.version}
 
 
-_RENDERED_PREVIEWS = 256
-_rendered: dict[tuple[str, int], bytes] = {}
+def _render(current: services.CurrentQuiz) -> bytes:
+    """The quiz GET's body, dumped by QuizSchema as the response decorator would."""
+    return dumps_bytes(_QUIZ.dump(_preview(current)))
 
 
-def _rendered_preview(current: services.CurrentQuiz) -> bytes:
-    """The GET body, dumped by QuizSchema as the decorator would. A version never changes, so
-    its rendering is kept, keyed by content hash and version number (what the ETag is made of).
-    """
-    key = (current.content_hash, current.version)
-    body = _rendered.get(key)
-    if body is None:
-        body = dumps_bytes(schemas.QuizSchema().dump(_preview(current)))
-        if len(_rendered) >= _RENDERED_PREVIEWS:
-            _rendered.clear()  # bounded; quizzes are few, so this is for pathological churn
-        _rendered[key] = body
-    return body
+def _read_model() -> QuizReadModel:
+    model: QuizReadModel = current_app.extensions["quiz_read_model"]
+    return model
+
+
+def _revalidate(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _answer(session: Session, current: services.CurrentQuiz, status: int) -> Response:
+    """A version's body (the GET's bytes) with its ETag, for the author's next If-Match."""
+    rendered = services.rendered_version(session, current, _render)
+    blp.set_etag(rendered.etag_data)
+    return Response(rendered.body, status=status, mimetype="application/json")
+
+
+def _if_match(session: Session) -> services.Precondition:
+    """Compare the request's If-Match with the ETag of the current version (in the write's
+    transaction, the quiz row locked): 412 when it names another version."""
+
+    def check(current: services.CurrentQuiz) -> None:
+        blp.check_etag(services.rendered_version(session, current, _render).etag_data)
+
+    return check
 
 
 @blp.route("")
@@ -56,100 +71,90 @@ class Quizzes(MethodView):
         )
 
     @guard(blp, roles=AUTHORS)
+    @blp.etag
     @blp.arguments(schemas.QuizDefinitionBodySchema)
     @blp.response(201, schemas.QuizSchema)
     @blp.problems(409, 422)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a quiz (author API key); validated exactly as the bank files are."""
-        return _preview(services.create_quiz(get_session(), body))
+    def post(self, body: dict[str, Any]) -> Response:
+        """Create a quiz (author API key); validated exactly as the bank files are.
 
-
-def _preview_cache() -> PreviewCache:
-    cache: PreviewCache = current_app.extensions["quiz_preview_cache"]
-    return cache
-
-
-@blp.record_once
-def _install_preview_cache(state: BlueprintSetupState) -> None:
-    ttl = state.app.config["SETTINGS"].quiz_cache_seconds
-    state.app.extensions["quiz_preview_cache"] = PreviewCache(ttl)
+        A deleted quiz's slug may be taken again: the quiz comes back (a new version, its past
+        attempts kept). The answer carries the ETag to send in If-Match when changing it."""
+        session = get_session()
+        return _answer(session, services.create_quiz(session, body), 201)
 
 
 @blp.route("/<string:slug>")
 class QuizResource(MethodView):
+    @blp.etag
     @blp.response(200, schemas.QuizSchema)
-    @blp.alt_response(304, description="Not modified (If-None-Match matched the ETag)")
     @blp.problems(404)
-    def get(self, slug: str) -> Any:
+    def get(self, slug: str) -> Response:
         """A quiz's questions without answers (generated questions show their template).
 
-        Carries an ETag; send it back in If-None-Match to get 304 while the quiz is unchanged.
-        A new version shows on every server within QUIZ_CACHE_SECONDS (default 1 s)."""
-        cache = _preview_cache()
-        rendered = cache.get(slug)
-        if rendered is None:
-            current = services.get_current_quiz(get_read_session(), slug)
-            rendered = RenderedQuiz(
-                f"{current.content_hash[:32]}-v{current.version}", _rendered_preview(current)
-            )
-            cache.put(slug, rendered)
-        if request.if_none_match.contains_weak(rendered.etag):
-            response = Response(status=304)
-            response.set_etag(rendered.etag)
-            return response
-        return Response(
-            rendered.body,
-            status=200,
-            mimetype="application/json",
-            headers={"ETag": f'"{rendered.etag}"', "Cache-Control": "no-cache"},
-        )
+        Carries an ETag; send it back in If-None-Match to get 304 while the quiz is unchanged,
+        and in If-Match to change or delete it. The ETag is a digest of this body (which holds
+        the version number), so it tells nothing about the answers, yet differs for every
+        version. A new version shows on every server within QUIZ_CACHE_SECONDS (default 1 s).
+        """
+        rendered = services.rendered_quiz(_read_model(), get_read_session, slug, _render)
+        after_this_request(_revalidate)
+        blp.set_etag(rendered.etag_data)
+        return Response(rendered.body, mimetype="application/json")
 
     @guard(blp, roles=AUTHORS)
+    @blp.etag
     @blp.arguments(schemas.QuizDefinitionBodySchema)
     @blp.response(200, schemas.QuizSchema)
     @blp.problems(404, 409, 422)
-    def put(self, body: dict[str, Any], slug: str) -> dict[str, Any]:
-        """Replace a quiz's content (author API key): a new version; attempts keep theirs."""
-        current = services.replace_quiz(get_session(), slug, body)
-        _preview_cache().forget(slug)
-        return _preview(current)
+    def put(self, body: dict[str, Any], slug: str) -> Response:
+        """Replace a quiz's content (author API key): a new version; attempts keep theirs.
+
+        Send the ETag of the version you edited in If-Match: 412 when the quiz changed since
+        (another author's write, an answer-only change included), 428 without If-Match. The
+        answer carries the new version's ETag."""
+        session = get_session()
+        current = services.replace_quiz(session, slug, body, precondition=_if_match(session))
+        return _answer(session, current, 200)
 
     @guard(blp, roles=AUTHORS)
+    @blp.etag
     @blp.response(204)
     @blp.problems(404)
     def delete(self, slug: str) -> None:
-        """Soft-delete a quiz (author API key): hidden, while past results stay readable."""
-        services.delete_quiz(get_session(), slug)
-        _preview_cache().forget(slug)
+        """Soft-delete a quiz (author API key): hidden, while past results stay readable.
+
+        Needs If-Match with the current ETag, as PUT does (412 stale, 428 missing)."""
+        session = get_session()
+        services.delete_quiz(session, slug, precondition=_if_match(session))
 
 
 @blp.route("/import")
 class QuizImport(MethodView):
     @guard(blp, roles=AUTHORS)
+    @blp.etag
     @blp.arguments(schemas.ImportArgsSchema, location="query")
     @blp.doc(
         requestBody={
             "required": True,
             "content": {
-                media: {"schema": {"type": "string"}}
-                for media in ("application/json", "text/plain", "application/xml")
+                fmt.upload_media_type: {"schema": {"type": "string"}} for fmt in FORMATS.values()
             },
         }
     )
     @blp.response(201, schemas.QuizSchema)
     @blp.problems(409, 415, 422)
-    def post(self, args: dict[str, str]) -> dict[str, Any]:
+    def post(self, args: dict[str, str]) -> Response:
         """Import a quiz from JSON, GIFT or Moodle XML (author API key)."""
-        text = request.get_data(as_text=True)
-        return _preview(
-            services.import_quiz_text(
-                get_session(),
-                text,
-                args["format"],
-                slug=args.get("slug"),
-                title=args.get("title"),
-            )
+        session = get_session()
+        current = services.import_quiz_text(
+            session,
+            request.get_data(as_text=True),
+            args["format"],
+            slug=args.get("slug"),
+            title=args.get("title"),
         )
+        return _answer(session, current, 201)
 
 
 @blp.route("/<string:slug>/export")
@@ -174,11 +179,10 @@ class QuizExport(MethodView):
     @blp.problems(404)
     def get(self, args: dict[str, str], slug: str) -> Response:
         """A quiz with its answer key as JSON, GIFT or Moodle XML, for LMS import (API key)."""
-        fmt = args["format"]
-        text = services.export_quiz_text(get_read_session(), slug, fmt)
-        extension = {"json": "json", "gift": "gift.txt", "moodle-xml": "xml"}[fmt]
+        fmt = format_named(args["format"])
+        text = services.export_quiz_text(get_read_session(), slug, fmt.name)
         return Response(
             text,
-            content_type=MEDIA_TYPES[fmt],
-            headers={"Content-Disposition": f'attachment; filename="{slug}.{extension}"'},
+            content_type=fmt.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{slug}.{fmt.extension}"'},
         )

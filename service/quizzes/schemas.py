@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from service.pagination import PageArgsSchema, page_schema
+from service.quizzes.interchange import FORMATS
 
 
 class QuizSummarySchema(ma.Schema):
@@ -85,15 +86,13 @@ class QuizDefinitionBodySchema(ma.Schema):
 class ExportArgsSchema(ma.Schema):
     format = ma.fields.String(
         load_default="json",
-        validate=ma.validate.OneOf(["json", "gift", "moodle-xml"]),
+        validate=ma.validate.OneOf(list(FORMATS)),
         metadata={"description": "json (lossless), gift or moodle-xml (for Moodle and others)"},
     )
 
 
 class ImportArgsSchema(ma.Schema):
-    format = ma.fields.String(
-        required=True, validate=ma.validate.OneOf(["json", "gift", "moodle-xml"])
-    )
+    format = ma.fields.String(required=True, validate=ma.validate.OneOf(list(FORMATS)))
     slug = ma.fields.String(
         validate=ma.validate.Length(1, 80), metadata={"description": "Slug for the new quiz"}
     )

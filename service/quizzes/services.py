@@ -7,22 +7,22 @@ a changed bank file or an author's PUT adds a version and attempts keep the one 
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy.orm import Session, object_session
 
 from service.db import utcnow
 from service.errors import Conflict, NotFound, Unprocessable
-from service.pagination import Page, PageRequest
+from service.pagination import Page, PageRequest, paginate
 from service.quizzes import domain
 from service.quizzes.bank_loader import content_hash, load_bank
 from service.quizzes.bank_schema import dump_quiz, load_quiz
 from service.quizzes.interchange import InterchangeError, export_quiz, import_quiz
 from service.quizzes.models import QuizRecord, QuizVersion
+from service.quizzes.read_model import QuizReadModel, RenderedQuiz, of_session
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class QuizSummary:
 
 @dataclass(frozen=True)
 class CurrentQuiz:
-    """A quiz's current version: its row ids, its content hash (the ETag) and the domain quiz."""
+    """A quiz's current version: its row ids, number and content hash, and the domain quiz."""
 
     quiz_id: int
     version_id: int
@@ -46,33 +46,12 @@ class CurrentQuiz:
     quiz: domain.Quiz
 
 
-class _QuizCache:
-    """Built quizzes by content hash (which covers the definition and the generators' versions).
-
-    Versions are immutable, so an entry never goes stale; a hit is a dict lookup, and the
-    definition is read only on a miss."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.quizzes: dict[str, domain.Quiz] = {}
-        self.lock = threading.Lock()
-
-    def get(self, digest: str, definition: Callable[[], Any]) -> domain.Quiz:
-        quiz = self.quizzes.get(digest)
-        if quiz is None:
-            quiz = load_quiz(definition())
-            with self.lock:
-                if len(self.quizzes) >= self.size:
-                    self.quizzes.pop(next(iter(self.quizzes)))
-                self.quizzes[digest] = quiz
-        return quiz
-
-
-_quizzes = _QuizCache(256)
-
-
 def quiz_of_version(version: QuizVersion) -> domain.Quiz:
-    return _quizzes.get(version.content_hash, lambda: version.definition)
+    """The built quiz of a version row (inside its session's transaction)."""
+    session = object_session(version)
+    if session is None:
+        raise LookupError("the quiz version is not attached to a session")
+    return of_session(session).quiz(version.content_hash, lambda: version.definition)
 
 
 def _max_score(quiz: domain.Quiz) -> float:
@@ -157,21 +136,20 @@ def seed_bank(session: Session) -> str:
 
 
 def list_quizzes(session: Session, page: PageRequest) -> Page[QuizSummary]:
+    """One page of the active quizzes, in lesson order."""
     with session.begin():
-        active = QuizRecord.deleted_at.is_(None)
-        total = session.scalar(select(func.count()).select_from(QuizRecord).where(active)) or 0
-        rows = session.scalars(
+        records = paginate(
+            session,
             select(QuizRecord)
-            .where(active)
-            .order_by(QuizRecord.lesson.asc().nulls_last(), QuizRecord.slug)
-            .offset(page.offset)
-            .limit(page.per_page)
-        ).all()
-    items = [
-        QuizSummary(r.slug, r.title, r.lesson, r.description, r.question_count, r.max_score)
-        for r in rows
-    ]
-    return Page(items, total, page.page, page.per_page)
+            .where(QuizRecord.deleted_at.is_(None))
+            .order_by(QuizRecord.lesson.asc().nulls_last(), QuizRecord.slug),
+            page,
+        )
+    return records.map(
+        lambda r: QuizSummary(
+            r.slug, r.title, r.lesson, r.description, r.question_count, r.max_score
+        )
+    )
 
 
 def current_quiz(session: Session, slug: str) -> CurrentQuiz:
@@ -188,11 +166,16 @@ def current_quiz(session: Session, slug: str) -> CurrentQuiz:
 
 def quiz_of(session: Session, digest: str, version_id: int) -> domain.Quiz:
     """The built quiz of the version with content hash `digest` and id `version_id`; its
-    definition is read (inside the caller's transaction) only when this process lacks it."""
-    return _quizzes.get(
-        digest,
-        lambda: session.scalar(select(QuizVersion.definition).where(QuizVersion.id == version_id)),
-    )
+    definition is read (inside the caller's transaction) only when the app's read model
+    lacks it."""
+
+    def definition() -> Mapping[str, Any]:
+        stored = session.scalar(select(QuizVersion.definition).where(QuizVersion.id == version_id))
+        if stored is None:
+            raise NotFound(f"There is no quiz version {version_id}.")
+        return stored
+
+    return of_session(session).quiz(digest, definition)
 
 
 _SelectT = TypeVar("_SelectT", bound=Select)
@@ -222,8 +205,41 @@ def get_current_quiz(session: Session, slug: str) -> CurrentQuiz:
         return current_quiz(session, slug)
 
 
+def rendered_quiz(
+    model: QuizReadModel,
+    session: Callable[[], Session],
+    slug: str,
+    render: Callable[[CurrentQuiz], bytes],
+) -> RenderedQuiz:
+    """The GET body of `slug`'s current version, rendered by `render` once per version: from
+    the app's read model (`current`, for QUIZ_CACHE_SECONDS) without opening a session, else
+    after asking the database (a `session()`) which version is current."""
+    rendered = model.current.get(slug)
+    if rendered is None:
+        reader = session()
+        rendered = rendered_version(reader, get_current_quiz(reader, slug), render)
+        model.current.put(slug, rendered)
+    return rendered
+
+
+def rendered_version(
+    session: Session, current: CurrentQuiz, render: Callable[[CurrentQuiz], bytes]
+) -> RenderedQuiz:
+    """The GET body of the version `current` (rendered by `render` on the read model's miss)."""
+    return of_session(session).render(
+        current.content_hash, current.version, lambda: render(current)
+    )
+
+
+Precondition = Callable[[CurrentQuiz], None]
+"""Called inside a write's transaction with the quiz's current version, the quiz row locked,
+before anything is written; it raises to refuse the write (the routes compare If-Match)."""
+
+
 def create_quiz(session: Session, definition: Mapping[str, Any]) -> CurrentQuiz:
-    """An author's new quiz; Conflict when the slug is taken (also by a deleted quiz)."""
+    """An author's new quiz; Conflict when an active quiz has the slug. A soft-deleted quiz's
+    slug is free again: the quiz comes back with this content as a new version (its past
+    attempts kept)."""
     return _create(session, load_quiz(definition))
 
 
@@ -245,28 +261,55 @@ def export_quiz_text(session: Session, slug: str, fmt: str) -> str:
 
 def _create(session: Session, quiz: domain.Quiz) -> CurrentQuiz:
     with session.begin():
-        if session.scalar(select(QuizRecord.id).where(QuizRecord.slug == quiz.slug)):
-            raise Conflict(f"A quiz with slug {quiz.slug!r} exists; PUT it to change it.")
+        active = session.scalar(
+            select(QuizRecord.id).where(
+                QuizRecord.slug == quiz.slug, QuizRecord.deleted_at.is_(None)
+            )
+        )
+        if active is not None:
+            raise Conflict(
+                f"A quiz with slug {quiz.slug!r} exists; PUT it (with If-Match) to change it."
+            )
         upsert_quiz(session, quiz, source="author")
-        return current_quiz(session, quiz.slug)
+        created = current_quiz(session, quiz.slug)
+    of_session(session).current.forget(quiz.slug)
+    return created
 
 
-def replace_quiz(session: Session, slug: str, definition: Mapping[str, Any]) -> CurrentQuiz:
-    """An author's new version of `slug` (the definition's slug must match the path)."""
+def replace_quiz(
+    session: Session, slug: str, definition: Mapping[str, Any], *, precondition: Precondition
+) -> CurrentQuiz:
+    """An author's new version of the active quiz `slug` (the definition's slug must match the
+    path); NotFound when there is none, whatever `precondition` would say."""
     quiz = load_quiz({**definition, "slug": definition.get("slug", slug)})
     if quiz.slug != slug:
         raise Conflict(f"The definition's slug {quiz.slug!r} differs from the path's {slug!r}.")
     with session.begin():
+        precondition(_locked_current(session, slug))
         upsert_quiz(session, quiz, source="author")
-        return current_quiz(session, slug)
+        replaced = current_quiz(session, slug)
+    of_session(session).current.forget(slug)
+    return replaced
 
 
-def delete_quiz(session: Session, slug: str) -> None:
+def delete_quiz(session: Session, slug: str, *, precondition: Precondition) -> None:
     """Soft-delete: hidden from listings and new attempts; past attempts and results remain."""
     with session.begin():
-        record = session.scalar(
-            select(QuizRecord).where(QuizRecord.slug == slug, QuizRecord.deleted_at.is_(None))
+        precondition(_locked_current(session, slug))
+        session.execute(
+            update(QuizRecord).where(QuizRecord.slug == slug).values(deleted_at=utcnow())
         )
-        if record is None:
-            raise NotFound(f"There is no quiz {slug!r}.")
-        record.deleted_at = utcnow()
+    of_session(session).current.forget(slug)
+
+
+def _locked_current(session: Session, slug: str) -> CurrentQuiz:
+    """The current version of the active quiz `slug`, its row locked until the transaction
+    ends (PostgreSQL: FOR UPDATE; SQLite: writes begin IMMEDIATE); NotFound otherwise."""
+    locked = session.scalar(
+        select(QuizRecord.id)
+        .where(QuizRecord.slug == slug, QuizRecord.deleted_at.is_(None))
+        .with_for_update()
+    )
+    if locked is None:
+        raise NotFound(f"There is no quiz {slug!r}.")
+    return current_quiz(session, slug)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, after_this_request, current_app
 from flask.views import MethodView
 
 from service.api import Blueprint
@@ -24,9 +24,20 @@ def _limits() -> services.SimulationLimits:
     return services.SimulationLimits(config.max_simulation_cost, config.max_analytic_depth)
 
 
+def _answers() -> services.AnswerCache:
+    answers: services.AnswerCache = current_app.extensions["simulation_answers"]
+    return answers
+
+
 # The GET form's answer depends on the query alone; after a deploy (numerics may change) a
 # client revalidates within five minutes, and a revalidation costs a request, not a download.
 PROPAGATION_CACHE_CONTROL = "public, max-age=300, must-revalidate"
+
+
+def _revalidate(response: Response) -> Response:
+    """Cache-Control on the answer and on its 304 alike."""
+    response.headers["Cache-Control"] = PROPAGATION_CACHE_CONTROL
+    return response
 
 
 @blp.route("/propagation")
@@ -41,27 +52,22 @@ class Propagation(MethodView):
         MAX_SIMULATION_COST (width² · depth · batch) are refused with 422."""
         # Rendered directly: dumping 10^4-10^5 layers through the schema costs more than the
         # simulation (the schema documents the shape; tests check conformance).
-        answer = services.propagate(body, _limits())
+        answer = services.propagate(body, _limits(), _answers())
         return Response(answer.body, mimetype="application/json")
 
+    @blp.etag
     @blp.arguments(schemas.PropagationQuerySchema, location="query")
     @blp.response(200, schemas.PropagationResultSchema)
-    @blp.alt_response(304, description="Not modified (If-None-Match matched the ETag)")
     @blp.problems(422)
     def get(self, args: dict[str, Any]) -> Response:
         """The same simulation with its fields in the query string (for links and curl).
 
-        Carries a strong ETag (a digest of the answer); send it back in If-None-Match to get
-        304 while the answer is unchanged."""
-        answer = services.propagate(args, _limits())
-        response = Response(
-            answer.body,
-            mimetype="application/json",
-            headers={"Cache-Control": PROPAGATION_CACHE_CONTROL},
-        )
-        response.set_etag(answer.etag)
-        response.make_conditional(request)  # 304 when If-None-Match matches (weakly)
-        return response
+        Carries a strong ETag (made from a digest of the answer); send it back in If-None-Match
+        to get 304 while the answer is unchanged."""
+        answer = services.propagate(args, _limits(), _answers())
+        after_this_request(_revalidate)
+        blp.set_etag(answer.etag)
+        return Response(answer.body, mimetype="application/json")
 
 
 @blp.route("/init-schemes")

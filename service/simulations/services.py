@@ -1,19 +1,18 @@
 """Simulations: build the network spec from a request, run it within the service's limits,
-and render the answer: analytic answers column-wise (rendering.analytic_body) and kept in a
-small LRU, Monte Carlo answers by flattening the numerics' dataclasses."""
+and render the answer: analytic answers column-wise (rendering.analytic_body) and kept in the
+app's answer cache, Monte Carlo answers by flattening the numerics' dataclasses."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
+from service.caching import Cache
 from service.jsonio import dumps_bytes
 from service.numerics.errors import CostLimitExceeded
 from service.numerics.initializers import init_scheme_table
@@ -61,55 +60,22 @@ class Answer:
         return self._etag
 
 
-class AnswerCache:
-    """A per-process LRU of rendered answers bounded by total bytes and by entries. An answer
-    larger than max_entry_bytes is not kept. Thread-safe (gthread workers)."""
-
-    def __init__(self, max_bytes: int, max_entries: int, max_entry_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.max_entries = max_entries
-        self.max_entry_bytes = min(max_entry_bytes, max_bytes)
-        self._answers: OrderedDict[bytes, Answer] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: bytes) -> Answer | None:
-        with self._lock:
-            answer = self._answers.get(key)
-            if answer is not None:
-                self._answers.move_to_end(key)
-            return answer
-
-    def put(self, key: bytes, answer: Answer) -> None:
-        size = len(answer.body)
-        if size > self.max_entry_bytes:
-            return
-        with self._lock:
-            previous = self._answers.pop(key, None)
-            if previous is not None:
-                self._bytes -= len(previous.body)
-            self._answers[key] = answer
-            self._bytes += size
-            while self._bytes > self.max_bytes or len(self._answers) > self.max_entries:
-                _, evicted = self._answers.popitem(last=False)
-                self._bytes -= len(evicted.body)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._answers.clear()
-            self._bytes = 0
-
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._answers)
+AnswerCache = Cache[bytes, Answer]
+# Memory an entry holds beyond its body: key, Answer, ETag, the LRU's links (roughly).
+_ENTRY_OVERHEAD = 256
 
 
-# 32 MiB per process: about eleven 10,000-layer answers (2.8 MB each); answers above 8 MiB
-# (over ~30,000 layers) are rendered every time.
-ANALYTIC_ANSWERS: Final = AnswerCache(max_bytes=32 << 20, max_entries=256, max_entry_bytes=8 << 20)
+def answer_cache(*, enabled: bool = True) -> AnswerCache:
+    """An app's rendered analytic answers: 32 MiB, about eleven 10,000-layer answers (2.8 MB
+    each); answers above 8 MiB (over ~30,000 layers) are rendered every time."""
+    return Cache(
+        32 << 20,
+        sizeof=lambda answer: len(answer.body) + _ENTRY_OVERHEAD,
+        max_entry_size=8 << 20,
+        enabled=enabled,
+    )
+
+
 _KEY_FIELDS: Final = (*SPEC_FIELDS, "backward")
 
 
@@ -174,16 +140,16 @@ def _check_analytic_depth(depth: int, limits: SimulationLimits) -> None:
         )
 
 
-def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> Answer:
+def propagate(request: Mapping[str, Any], limits: SimulationLimits, answers: AnswerCache) -> Answer:
     """Run an analytic or Monte Carlo propagation; refuses work above the configured limits.
 
     `request` is validated by the route's schema. An analytic answer is a pure function of it,
-    so it is rendered once and kept in ANALYTIC_ANSWERS (the depth limit is checked every time:
-    it is configuration, not part of the answer).
+    so it is rendered once and kept in the app's `answers` (the depth limit is checked every
+    time: it is configuration, not part of the answer).
     """
     if request.get("mode", "analytic") == "analytic":
         key = _analytic_key(request)
-        cached = None if key is None else ANALYTIC_ANSWERS.get(key)
+        cached = None if key is None else answers.get(key)
         if cached is not None:
             _check_analytic_depth(request["depth"], limits)
             return cached
@@ -193,7 +159,7 @@ def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> Answer:
             analytic_body(analytic_columns(spec, backward=request.get("backward", False)))
         )
         if key is not None:
-            ANALYTIC_ANSWERS.put(key, answer)
+            answers.put(key, answer)
         return answer
     spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
     batch_size = request.get("batch_size", 256)

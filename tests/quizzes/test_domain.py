@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,14 @@ from service.quizzes.domain import (
     public_view,
 )
 
-PACKAGE = Path(domain.__file__).resolve().parent
+DOMAIN = Path(domain.__file__).resolve().parent
+PURE = [*sorted(DOMAIN.glob("*.py")), DOMAIN.parent / "numbers.py"]
 
 
-@pytest.mark.parametrize("module", ["domain.py", "numbers.py"])
-def test_pure_modules_import_only_numpy_stdlib_and_each_other(module: str) -> None:
-    tree = ast.parse((PACKAGE / module).read_text())
-    allowed_local = {"service.quizzes.numbers"}
+@pytest.mark.parametrize("path", PURE, ids=lambda path: path.name)
+def test_pure_modules_import_only_numpy_stdlib_and_each_other(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    module = path.name
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
@@ -49,7 +50,8 @@ def test_pure_modules_import_only_numpy_stdlib_and_each_other(module: str) -> No
         for name in names:
             top = name.split(".")[0]
             assert (
-                name in allowed_local
+                name == "service.quizzes.numbers"
+                or name.startswith("service.quizzes.domain.")
                 or top == "numpy"
                 or top == "__future__"
                 or top in sys.stdlib_module_names
@@ -427,16 +429,30 @@ def test_generated_question_same_seed_same_question_and_answer() -> None:
     assert result_of(quiz, {"gen": 2**n}, 42)["gen"].correct_answer == 2**n
 
 
-def test_instantiations_are_kept_per_quiz_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(domain, "INSTANCES_KEPT", 3)
-    quiz = make_quiz(GENERATED)
+class DictMemo:
+    """An InstanceMemo over a dict (the app's read model gives a bounded cache)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[int, domain.Instances] = {}
+
+    def get_or_build(self, key: int, build: Callable[[], domain.Instances]) -> domain.Instances:
+        if key not in self.kept:
+            self.kept[key] = build()
+        return self.kept[key]
+
+
+def test_a_quiz_with_a_memo_keeps_its_instantiations() -> None:
+    plain = make_quiz(GENERATED)
+    assert instantiate(plain, 1) == instantiate(plain, 1)
+    assert instantiate(plain, 1) is not instantiate(plain, 1)
+    memo = DictMemo()
+    quiz = replace(plain, memo=memo)
     first = instantiate(quiz, 1)
     assert instantiate(quiz, 1) is first
-    for seed in (2, 3, 4):
-        instantiate(quiz, seed)
-    assert len(quiz._instances) <= 3
-    assert instantiate(quiz, 1) == first
-    assert quiz == make_quiz(GENERATED)  # the memo is not part of the quiz's value
+    assert first == instantiate(plain, 1)
+    instantiate(quiz, 2)
+    assert set(memo.kept) == {1, 2}
+    assert quiz == plain  # the memo is not part of the quiz's value
 
 
 def test_generated_question_differs_between_attempts() -> None:

@@ -172,7 +172,8 @@ def test_unknown_format() -> None:
         export_quiz(_sample_quiz(), "csv")
     with pytest.raises(InterchangeError, match="unknown format"):
         import_quiz("", "qti")
-    assert FORMATS == ("json", "gift", "moodle-xml")
+    assert tuple(FORMATS) == ("json", "gift", "moodle-xml")
+    assert FORMATS["gift"].media_type == "text/plain; charset=utf-8"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+from typing import Any
+
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service import create_app
+from service.config import Settings
+from service.migrate import upgrade
+from service.quizzes.bank_schema import load_quiz
+from service.quizzes.services import seed_quizzes
 from tests.backends import all_backends
 from tests.factories import api_key, json_keys, register, sample_definition, seed_sample
 
@@ -63,10 +72,13 @@ def test_etag_changes_with_the_content(app: Flask, client: FlaskClient) -> None:
     etag = client.get("/v1/quizzes/sample-quiz").headers["ETag"]
     definition = sample_definition()
     definition["title"] = "Renamed"
-    client.put("/v1/quizzes/sample-quiz", json=definition, headers=api_key(app, "author"))
+    author = {**api_key(app, "author"), "If-Match": etag}
+    put = client.put("/v1/quizzes/sample-quiz", json=definition, headers=author)
+    assert put.status_code == 200
     response = client.get("/v1/quizzes/sample-quiz", headers={"If-None-Match": etag})
     assert response.status_code == 200
     assert response.json["title"] == "Renamed"
+    assert response.headers["ETag"] == put.headers["ETag"] != etag
 
 
 def test_authoring_needs_an_author_key(app: Flask, client: FlaskClient) -> None:
@@ -85,12 +97,22 @@ def test_authoring_needs_an_author_key(app: Flask, client: FlaskClient) -> None:
 def test_create_twice_is_409_and_put_makes_a_version(app: Flask, client: FlaskClient) -> None:
     author = api_key(app, "author")
     definition = sample_definition("new-quiz")
-    client.post("/v1/quizzes", json=definition, headers=author)
+    created = client.post("/v1/quizzes", json=definition, headers=author)
+    assert created.headers["ETag"] == client.get("/v1/quizzes/new-quiz").headers["ETag"]
     assert client.post("/v1/quizzes", json=definition, headers=author).status_code == 409
-    unchanged = client.put("/v1/quizzes/new-quiz", json=definition, headers=author)
+    unchanged = client.put(
+        "/v1/quizzes/new-quiz",
+        json=definition,
+        headers={**author, "If-Match": created.headers["ETag"]},
+    )
     assert unchanged.json["version"] == 1
+    assert unchanged.headers["ETag"] == created.headers["ETag"]
     definition["questions"].pop()
-    changed = client.put("/v1/quizzes/new-quiz", json=definition, headers=author)
+    changed = client.put(
+        "/v1/quizzes/new-quiz",
+        json=definition,
+        headers={**author, "If-Match": unchanged.headers["ETag"]},
+    )
     assert changed.json["version"] == 2
     assert len(changed.json["questions"]) == 3
 
@@ -111,16 +133,23 @@ def test_soft_delete_hides_the_quiz_but_keeps_results(app: Flask, client: FlaskC
     seed_sample(app)
     _, auth = register(client)
     attempt = client.post("/v1/quizzes/sample-quiz/attempts", headers=auth).json
-    author = api_key(app, "author")
+    author = {**api_key(app, "author"), "If-Match": "*"}
     assert client.delete("/v1/quizzes/sample-quiz", headers=author).status_code == 204
     assert client.get("/v1/quizzes/sample-quiz").status_code == 404
     assert client.get("/v1/quizzes").json["total"] == 0
     assert client.post("/v1/quizzes/sample-quiz/attempts", headers=auth).status_code == 404
     assert client.get(f"/v1/attempts/{attempt['id']}", headers=auth).status_code == 200
     assert client.delete("/v1/quizzes/sample-quiz", headers=author).status_code == 404
-    # The bank seed does not bring it back.
+    put = client.put("/v1/quizzes/sample-quiz", json=sample_definition(), headers=author)
+    assert put.status_code == 404
+    # The bank seed does not bring it back; an author's POST does, as a new version.
     seed_sample(app)
     assert client.get("/v1/quizzes/sample-quiz").status_code == 404
+    definition = {**sample_definition(), "title": "Back again"}
+    restored = client.post("/v1/quizzes", json=definition, headers=author)
+    assert restored.status_code == 201
+    assert restored.json["version"] == 2
+    assert client.get(f"/v1/attempts/{attempt['id']}", headers=auth).status_code == 200
 
 
 FORBIDDEN_BEFORE_GRADING = {
@@ -194,3 +223,106 @@ def test_import_of_junk_is_422(app: Flask, client: FlaskClient) -> None:
     )
     assert response.status_code == 422
     assert response.content_type == "application/problem+json"
+
+
+def change_only_an_answer(definition: dict[str, Any]) -> dict[str, Any]:
+    """The sample quiz with the single-choice question's key moved to the other choice."""
+    changed = copy.deepcopy(definition)
+    for choice in changed["questions"][1]["choices"]:
+        choice["correct"] = not choice.get("correct", False)
+    return changed
+
+
+def test_writes_need_if_match_428(app: Flask, client: FlaskClient) -> None:
+    seed_sample(app)
+    author = api_key(app, "author")
+    assert client.put("/v1/quizzes/sample-quiz", json=sample_definition()).status_code == 401
+    for response in (
+        client.put("/v1/quizzes/sample-quiz", json=sample_definition(), headers=author),
+        client.delete("/v1/quizzes/sample-quiz", headers=author),
+    ):
+        assert response.status_code == 428
+        assert response.content_type == "application/problem+json"
+        assert response.json["type"].endswith(":precondition-required")
+        assert "If-Match" in response.json["detail"]
+    assert client.get("/v1/quizzes/sample-quiz").json["version"] == 1
+
+
+def test_a_stale_if_match_is_412_and_writes_nothing(app: Flask, client: FlaskClient) -> None:
+    """Two authors read version 1; the second one's write must not undo the first's."""
+    seed_sample(app)
+    author = api_key(app, "author")
+    read = client.get("/v1/quizzes/sample-quiz").headers["ETag"]
+    first = {**sample_definition(), "title": "First author's"}
+    written = client.put(
+        "/v1/quizzes/sample-quiz", json=first, headers={**author, "If-Match": read}
+    )
+    assert written.status_code == 200
+    second = {**sample_definition(), "title": "Second author's"}
+    for response in (
+        client.put("/v1/quizzes/sample-quiz", json=second, headers={**author, "If-Match": read}),
+        client.delete("/v1/quizzes/sample-quiz", headers={**author, "If-Match": read}),
+        client.put(
+            "/v1/quizzes/sample-quiz",
+            json=second,
+            headers={**author, "If-Match": read.replace('"', 'W/"', 1)},  # weak: never matches
+        ),
+    ):
+        assert response.status_code == 412
+        assert response.json["type"].endswith(":precondition-failed")
+    current = client.get("/v1/quizzes/sample-quiz")
+    assert current.json["title"] == "First author's"
+    assert current.headers["ETag"] == written.headers["ETag"]
+    assert (
+        client.put(
+            "/v1/quizzes/sample-quiz",
+            json=second,
+            headers={**author, "If-Match": f'"other", {written.headers["ETag"]}'},
+        ).status_code
+        == 200
+    )
+
+
+def test_the_etag_does_not_depend_on_answers(
+    app: Flask, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 20: the ETag of GET /v1/quizzes/{slug} must not let anyone recover the answer key.
+
+    The same public content at the same version has the same ETag whatever the answers are:
+    here in two databases whose only difference is which choice is right."""
+    seed_sample(app)
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade(other_url)
+    other = create_app(settings.with_overrides(database_url=other_url))
+    try:
+        with other.extensions["database"].sessionmaker() as session:
+            seed_quizzes(session, [load_quiz(change_only_an_answer(sample_definition()))])
+        mine = app.test_client().get("/v1/quizzes/sample-quiz")
+        theirs = other.test_client().get("/v1/quizzes/sample-quiz")
+        assert mine.data == theirs.data
+        assert mine.headers["ETag"] == theirs.headers["ETag"]
+    finally:
+        other.extensions["database"].dispose()
+
+
+def test_an_answer_only_change_still_makes_if_match_stale(app: Flask, client: FlaskClient) -> None:
+    """An answer-only write makes a new version: the ETag changes with the (public) version
+    number alone, so an author holding the old ETag gets 412 instead of undoing it."""
+    seed_sample(app)
+    author = api_key(app, "author")
+    before = client.get("/v1/quizzes/sample-quiz")
+    changed = client.put(
+        "/v1/quizzes/sample-quiz",
+        json=change_only_an_answer(sample_definition()),
+        headers={**author, "If-Match": before.headers["ETag"]},
+    )
+    assert changed.status_code == 200
+    after = client.get("/v1/quizzes/sample-quiz")
+    assert {**after.json, "version": 1} == before.json  # only the version number differs
+    assert after.headers["ETag"] != before.headers["ETag"]
+    stale = client.put(
+        "/v1/quizzes/sample-quiz",
+        json=sample_definition(),
+        headers={**author, "If-Match": before.headers["ETag"]},
+    )
+    assert stale.status_code == 412

@@ -1,29 +1,27 @@
-"""Rendered analytic answers: the per-process LRU (bounded by bytes), its key, and the GET form's
+"""Rendered analytic answers: the app's cache (bounded by bytes), its key, and the GET form's
 ETag / Cache-Control / 304."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from service import create_app
 from service.config import Settings
 from service.simulations import services
 from service.simulations.routes import PROPAGATION_CACHE_CONTROL
-from service.simulations.services import Answer, AnswerCache, SimulationLimits
+from service.simulations.services import AnswerCache, SimulationLimits
 
 LESSON = "/v1/simulations/propagation"
 LIMITS = SimulationLimits(max_cost=2e10, max_analytic_depth=100_000)
 
 
-@pytest.fixture(autouse=True)
-def empty_cache() -> Iterator[None]:
-    services.ANALYTIC_ANSWERS.clear()
-    yield
-    services.ANALYTIC_ANSWERS.clear()
+@pytest.fixture
+def answers() -> AnswerCache:
+    return services.answer_cache()
 
 
 def request(**fields: Any) -> dict[str, Any]:
@@ -40,43 +38,36 @@ def request(**fields: Any) -> dict[str, Any]:
     }
 
 
-def test_the_cache_is_bounded_by_bytes_and_entries() -> None:
-    cache = AnswerCache(max_bytes=100, max_entries=3, max_entry_bytes=60)
-    for key in (b"a", b"b"):
-        cache.put(key, Answer(b"x" * 40))
-    assert cache.size_bytes == 80
-    assert cache.get(b"a") is not None  # now the most recent
-    cache.put(b"c", Answer(b"x" * 40))  # 120 bytes > 100: the least recent (b) goes
-    assert cache.get(b"b") is None
-    assert cache.get(b"a") is not None
-    assert cache.size_bytes == 80
-    cache.put(b"big", Answer(b"x" * 61))  # above max_entry_bytes: not kept
-    assert cache.get(b"big") is None
-    for key in (b"d", b"e", b"f", b"g"):
-        cache.put(key, Answer(b"x"))
-    assert len(cache) == 3
-    assert cache.size_bytes == 3
-    cache.put(b"g", Answer(b"yy"))  # replacing an entry counts its new size only
-    assert cache.size_bytes == 4
+def test_the_cache_is_bounded_by_bytes() -> None:
+    answers = services.answer_cache()
+    for n in range(20):
+        body = str(n).encode() * (3 << 20)  # 3-6 MiB each
+        answers.put(bytes([n]), services.Answer(body))
+    assert answers.size <= 32 << 20
+    assert 5 <= len(answers) < 20
+    answers.put(b"huge", services.Answer(b"x" * ((8 << 20) + 1)))  # above 8 MiB: not kept
+    assert answers.get(b"huge") is None
 
 
-def test_a_repeated_request_is_served_from_the_cache() -> None:
-    first = services.propagate(request(depth=50, width=10, weight_variance=0.3), LIMITS)
-    again = services.propagate(request(depth=50, width=10, weight_variance=0.3), LIMITS)
+def test_a_repeated_request_is_served_from_the_cache(answers: AnswerCache) -> None:
+    first = services.propagate(request(depth=50, width=10, weight_variance=0.3), LIMITS, answers)
+    again = services.propagate(request(depth=50, width=10, weight_variance=0.3), LIMITS, answers)
     assert again is first
-    assert len(services.ANALYTIC_ANSWERS) == 1
-    other = services.propagate(request(depth=50, width=10, weight_variance=0.30000001), LIMITS)
+    assert len(answers) == 1
+    other = services.propagate(
+        request(depth=50, width=10, weight_variance=0.30000001), LIMITS, answers
+    )
     assert other is not first
     assert other.body != first.body
 
 
-def test_values_that_render_differently_have_different_keys() -> None:
-    plus = services.propagate(request(depth=2, width=3, weight_variance=0.0), LIMITS)
-    minus = services.propagate(request(depth=2, width=3, weight_variance=-0.0), LIMITS)
+def test_values_that_render_differently_have_different_keys(answers: AnswerCache) -> None:
+    plus = services.propagate(request(depth=2, width=3, weight_variance=0.0), LIMITS, answers)
+    minus = services.propagate(request(depth=2, width=3, weight_variance=-0.0), LIMITS, answers)
     assert b'"weight_variance":0.0,' in plus.body
     assert b'"weight_variance":-0.0,' in minus.body
-    integer = services.propagate(request(depth=2, width=3, weight_variance=1), LIMITS)
-    real = services.propagate(request(depth=2, width=3, weight_variance=1.0), LIMITS)
+    integer = services.propagate(request(depth=2, width=3, weight_variance=1), LIMITS, answers)
+    real = services.propagate(request(depth=2, width=3, weight_variance=1.0), LIMITS, answers)
     assert integer.body == real.body  # distinct keys, equal answers
 
 
@@ -97,18 +88,18 @@ def test_huge_integers_are_refused_not_cached(client: FlaskClient) -> None:
     assert "width" in response.json["errors"]
 
 
-def test_monte_carlo_answers_are_not_cached() -> None:
+def test_monte_carlo_answers_are_not_cached(answers: AnswerCache) -> None:
     body = request(mode="monte_carlo", depth=2, width=4, weight_variance=0.25, batch_size=4, seed=3)
     body.update(histogram_bins=5)
-    first = services.propagate(body, LIMITS)
-    assert services.propagate(body, LIMITS) is not first
-    assert len(services.ANALYTIC_ANSWERS) == 0
+    first = services.propagate(body, LIMITS, answers)
+    assert services.propagate(body, LIMITS, answers) is not first
+    assert len(answers) == 0
 
 
 QUERY = "depth=12&width=64&init=he_normal&activation=relu&backward=true"
 
 
-def test_get_carries_a_strong_etag_and_cache_control(client: FlaskClient) -> None:
+def test_get_carries_a_strong_etag_and_cache_control(app: Flask, client: FlaskClient) -> None:
     response = client.get(f"{LESSON}?{QUERY}")
     assert response.status_code == 200
     etag, weak = response.get_etag()
@@ -117,7 +108,7 @@ def test_get_carries_a_strong_etag_and_cache_control(client: FlaskClient) -> Non
     assert response.headers["Cache-Control"] == PROPAGATION_CACHE_CONTROL
     posted = {"depth": 12, "width": 64, "init": "he_normal", "activation": "relu"}
     assert response.json == client.post(LESSON, json={**posted, "backward": True}).json
-    services.ANALYTIC_ANSWERS.clear()  # another process renders the same bytes, same ETag
+    app.extensions["simulation_answers"].clear()  # rendered anew: the same bytes, same ETag
     assert client.get(f"{LESSON}?{QUERY}").get_etag() == (etag, False)
     assert client.get(f"{LESSON}?{QUERY.replace('depth=12', 'depth=13')}").get_etag()[0] != etag
 

@@ -19,6 +19,7 @@ from numpy.typing import DTypeLike
 
 from service.numerics.arrays import check_finite, float_dtype
 from service.numerics.errors import NonFiniteResult, NumericsError
+from service.numerics.validation import check_scalar
 
 Ufunc = Callable[..., Any]
 
@@ -107,15 +108,9 @@ def as_param(
 
 
 def as_number(value: object, field: str, *, minimum: float, maximum: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise NumericsError(f"must be a number, got {type(value).__name__}", field)
-    number = float(value)
-    if not math.isfinite(number):
-        raise NumericsError(f"must be finite, got {number}", field)
-    if not minimum <= number <= maximum:
-        bounds = f">= {minimum:g}" if maximum == math.inf else f"in [{minimum:g}, {maximum:g}]"
-        raise NumericsError(f"must be {bounds}, got {number:g}", field)
-    return number
+    return check_scalar(
+        value, field, float, min_val=minimum, max_val=None if maximum == math.inf else maximum
+    )
 
 
 def as_eps(value: object, field: str = "eps") -> float:
@@ -123,11 +118,7 @@ def as_eps(value: object, field: str = "eps") -> float:
 
 
 def as_count(value: object, field: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise NumericsError(f"must be an integer, got {type(value).__name__}", field)
-    if value < minimum:
-        raise NumericsError(f"must be >= {minimum}, got {value}", field)
-    return int(value)
+    return check_scalar(value, field, int, min_val=minimum)
 
 
 def as_flag(value: object, field: str) -> bool:

@@ -1,0 +1,102 @@
+"""Instantiation: a quiz as one attempt (seed) sees it, and the answer-free views of it.
+
+A pure function of (quiz, seed), so a quiz built with a memo keeps what each seed gave.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from service.quizzes.domain.draws import SeededDraws
+from service.quizzes.domain.questions import (
+    CHOICE_TYPES,
+    Instances,
+    InstantiatedQuestion,
+    Question,
+    Quiz,
+)
+from service.quizzes.numbers import number_from_float
+
+
+def instantiate_question(
+    question: Question, seed: int, shuffle_choices: bool = True
+) -> InstantiatedQuestion:
+    """Draw the numbers of a generated question and order choices for attempt `seed`."""
+    choices = question.choices
+    if shuffle_choices and len(choices) > 1:
+        order = SeededDraws(seed, question.id, "shuffle").permutation(len(choices))
+        choices = tuple(choices[i] for i in order)
+    if question.generator is None:
+        return InstantiatedQuestion(
+            id=question.id,
+            type=question.type,
+            prompt=question.prompt,
+            points=question.points,
+            choices=choices,
+            answer=question.answer,
+            tolerance=question.tolerance,
+            explanation=question.explanation,
+        )
+    generator = question.generator
+    params = generator.draw(SeededDraws(seed, question.id, "params"), question.generator_options)
+    worked = generator.explain(params)
+    return InstantiatedQuestion(
+        id=question.id,
+        type=question.type,
+        prompt=generator.render(params),
+        points=question.points,
+        choices=choices,
+        # The shortest decimal of the float (what is shown), not its binary expansion.
+        answer=number_from_float(float(generator.answer(params))),
+        tolerance=question.tolerance,
+        explanation=f"{question.explanation} {worked}".strip(),
+        params=params,
+    )
+
+
+def instantiate(quiz: Quiz, seed: int) -> Instances:
+    """Every question of `quiz` as attempt `seed` sees it (quiz order; choices maybe shuffled),
+    kept in the quiz's memo when it has one."""
+
+    def build() -> Instances:
+        shuffle = quiz.settings.shuffle_choices
+        return tuple(instantiate_question(question, seed, shuffle) for question in quiz.questions)
+
+    return build() if quiz.memo is None else quiz.memo.get_or_build(seed, build)
+
+
+def json_number(value: Fraction | int | float) -> int | float:
+    """An int when whole (1 rather than 1.0), otherwise the nearest float."""
+    fraction = Fraction(value)
+    if fraction.denominator == 1:
+        return int(fraction)
+    return float(fraction)
+
+
+def _public_question(question: Question | InstantiatedQuestion, prompt: str) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": question.id,
+        "type": question.type,
+        "prompt": prompt,
+        "points": json_number(question.points),
+    }
+    if question.type in CHOICE_TYPES:
+        view["choices"] = [{"id": choice.id, "text": choice.text} for choice in question.choices]
+    return view
+
+
+def public_view(quiz: Quiz, seed: int | None = None) -> dict[str, Any]:
+    """Answer-free quiz dict: a preview (templates, authored order) when `seed` is None,
+    otherwise what attempt `seed` shows (drawn numbers, shuffled choices)."""
+    if seed is None:
+        questions = [_public_question(q, q.prompt) for q in quiz.questions]
+    else:
+        questions = [_public_question(q, q.prompt) for q in instantiate(quiz, seed)]
+    return {
+        "slug": quiz.slug,
+        "title": quiz.title,
+        "lesson": quiz.lesson,
+        "description": quiz.description,
+        "questions": questions,
+    }
