@@ -1,11 +1,4 @@
-"""Shared pieces of the normalization variants: results, argument checks, reductions, broadcasting.
-
-Sums go through einsum and vecdot (numpy's own SIMD loops, single-threaded): numpy's
-`sum(axis=-1)` over short rows is five times slower, and a BLAS product with a vector of ones,
-though twice as fast on an idle machine, is multi-threaded in OpenBLAS and stalls for
-milliseconds whenever another process holds one of the cores. Sums are accumulated in the
-computation dtype (float32 for float32 input, float64 for float64).
-"""
+"""Shared pieces of the normalization variants: results, argument checks, refusals."""
 
 from __future__ import annotations
 
@@ -20,20 +13,6 @@ from numpy.typing import DTypeLike
 from service.numerics.arrays import check_finite, float_dtype
 from service.numerics.errors import NonFiniteResult, NumericsError
 from service.numerics.validation import check_scalar
-
-Ufunc = Callable[..., Any]
-
-# Inner loops shorter than this are dominated by per-row call overhead in numpy's broadcasting
-# machinery; below it a row vector is expanded to the full array instead.
-_SHORT_ROW = 16
-# Row sums of squares switch from square-then-sum to one dot product per row at this length.
-_DOT_ROW = 64
-# The residual mean correction costs a pass; it is skipped below this many machine epsilons.
-_REFINE_ABOVE = 8
-# Rows at most this long are summed column by column (einsum is slow on very short rows).
-_STRIDED_SUM = 8
-# Column vectors are tiled so that each broadcast inner loop covers about this many elements.
-_TILE_TARGET = 4096
 
 
 @dataclass(frozen=True)
@@ -139,98 +118,6 @@ def input_size(shape: Sequence[int]) -> str:
     return str(list(shape))
 
 
-# --- reductions --------------------------------------------------------------------------------
-
-
-def row_sums(a2: np.ndarray) -> np.ndarray:
-    """Σ over axis 1 of a C-contiguous (R, K) array -> (R,)."""
-    inner = a2.shape[1]
-    if inner <= _STRIDED_SUM:
-        total = a2[:, 0].copy()
-        for column in range(1, inner):
-            total += a2[:, column]
-        return total
-    return np.einsum("ij->i", a2)
-
-
-def col_sums(a2: np.ndarray) -> np.ndarray:
-    """Σ over axis 0 of a C-contiguous (R, K) array -> (K,)."""
-    rows, inner = a2.shape
-    if rows == 1:
-        return a2[0].copy()
-    if inner <= _STRIDED_SUM:
-        return np.array([a2[:, column].sum() for column in range(inner)], dtype=a2.dtype)
-    return np.einsum("ij->j", a2)
-
-
-def group_sums(a3: np.ndarray) -> np.ndarray:
-    """Σ over axes 0 and 2 of a C-contiguous (A, B, K) array -> (B,)."""
-    outer, groups, inner = a3.shape
-    if inner == 1:
-        return col_sums(a3.reshape(outer, groups))
-    per_row = row_sums(a3.reshape(outer * groups, inner))
-    return per_row if outer == 1 else col_sums(per_row.reshape(outer, groups))
-
-
-def group_sums_of_squares(a3: np.ndarray) -> np.ndarray:
-    """Σ a² over axes 0 and 2 of a C-contiguous (A, B, K) array -> (B,).
-
-    Rows of at least _DOT_ROW values go through one dot product each (vecdot, no temporary);
-    shorter rows are squared into a temporary and summed.
-    """
-    outer, groups, inner = a3.shape
-    if inner < _DOT_ROW:
-        return group_sums(np.square(a3))
-    rows = a3.reshape(outer * groups, inner)
-    per_row = np.vecdot(rows, rows)
-    return per_row if outer == 1 else col_sums(per_row.reshape(outer, groups))
-
-
-# --- broadcasting ops (in place or into `out`) ---------------------------------------------------
-
-
-def apply_rows(ufunc: Ufunc, a2: np.ndarray, per_row: np.ndarray, out: np.ndarray) -> None:
-    """out = ufunc(a2, per_row[:, None]) for (R, K) arrays and per_row (R,)."""
-    rows, inner = a2.shape
-    if inner == 1:
-        ufunc(a2[:, 0], per_row, out=out[:, 0])
-    elif inner < _SHORT_ROW:
-        ufunc(a2, np.repeat(per_row, inner).reshape(rows, inner), out=out)
-    else:
-        ufunc(a2, per_row[:, None], out=out)
-
-
-def apply_cols(ufunc: Ufunc, a2: np.ndarray, per_col: np.ndarray, out: np.ndarray) -> None:
-    """out = ufunc(a2, per_col[None, :]) for (R, K) arrays and per_col (K,)."""
-    rows, inner = a2.shape
-    # Tiling the vector t times lets one inner loop cover t rows.
-    tiles = math.gcd(rows, max(1, _TILE_TARGET // inner))
-    if tiles > 1:
-        shape = (rows // tiles, tiles * inner)
-        ufunc(a2.reshape(shape), np.tile(per_col, tiles), out=out.reshape(shape))
-    else:
-        ufunc(a2, per_col, out=out)
-
-
-def apply_channels(ufunc: Ufunc, a3: np.ndarray, per_channel: np.ndarray, out: np.ndarray) -> None:
-    """out = ufunc(a3, per_channel[None, :, None]) for (N, C, S) arrays and per_channel (C,)."""
-    batch, channels, spatial = a3.shape
-    if spatial == 1:
-        apply_cols(ufunc, a3.reshape(batch, channels), per_channel, out.reshape(batch, channels))
-    elif batch == 1:
-        apply_rows(
-            ufunc, a3.reshape(channels, spatial), per_channel, out.reshape(channels, spatial)
-        )
-    else:
-        # One (C*S,) vector broadcast over N rows beats N*C inner loops of length S.
-        apply_cols(
-            ufunc,
-            a3.reshape(batch, channels * spatial),
-            np.repeat(per_channel, spatial),
-            out.reshape(batch, channels * spatial),
-        )
-
-
 # --- statistics ------------------------------------------------------------------------------
 
 
@@ -253,66 +140,6 @@ def refuse_zero_variance(index: int, label: Callable[[int], str], constant: bool
     )
 
 
-@dataclass(frozen=True)
-class Moments:
-    """centered: x - mean, (A, B, K), a new array; mean, var (biased), rstd: (B,)."""
-
-    centered: np.ndarray
-    mean: np.ndarray
-    var: np.ndarray
-    rstd: np.ndarray
-
-
-def centered_moments(
-    x3: np.ndarray, eps: float, label: Callable[[int], str], source: np.ndarray
-) -> Moments:
-    """Mean and biased variance over axes 0 and 2 of a C-contiguous (A, B, K) array, two-pass.
-
-    Pass 1: mean = Σx / n. Pass 2: d = x - mean, var = Σd²/n - (Σd/n)²: the corrected two-pass
-    formula, exact up to rounding of d even when the mean is 10^8 times the spread (never
-    E[x²] - E[x]²). Σd/n, the rounding error left in the first mean, is added back to the mean,
-    and subtracted from d when it would move a normalized value by more than 8 machine epsilons
-    (so a skipped correction costs at most 1e-6 in float32, 2e-15 in float64).
-    Accumulation dtype: the dtype of x. rstd = 1 / sqrt(var + eps). `source` is the input in its
-    own shape, for naming a bad element; `label(b)` names group b in messages.
-    """
-    outer, _, inner = x3.shape
-    count = outer * inner
-    # Overflow and NaN are detected on the (small) statistics below and reported there.
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = group_sums(x3)
-        if not np.isfinite(sums).all():
-            raise diagnose_nonfinite(source, "sum of the input")
-        mean = sums / count
-        centered = np.empty_like(x3)
-        apply_channels(np.subtract, x3, mean, centered)
-        sum_squares = group_sums_of_squares(centered)
-        residual = group_sums(centered) / count
-        var = sum_squares / count
-        var -= residual * residual
-    np.maximum(var, 0, out=var)
-    if not np.isfinite(var).all():
-        raise diagnose_nonfinite(source, "variance")
-    if eps == 0:
-        constant = group_constant(x3)
-        if constant.any():
-            refuse_zero_variance(int(np.argmax(constant)), label, constant=True)
-        if not var.all():
-            refuse_zero_variance(int(np.argmin(var)), label, constant=False)
-    rstd = var + x3.dtype.type(eps)
-    np.sqrt(rstd, out=rstd)
-    np.reciprocal(rstd, out=rstd)
-    mean += residual
-    if np.max(np.abs(residual) * rstd) > _REFINE_ABOVE * np.finfo(x3.dtype).eps:
-        apply_channels(np.subtract, centered, residual, centered)
-    return Moments(centered, mean, var, rstd)
-
-
-def group_constant(x3: np.ndarray) -> np.ndarray:
-    """True for each B whose values over axes 0 and 2 are all equal (exactly)."""
-    return np.asarray(x3.max(axis=(0, 2)) == x3.min(axis=(0, 2)))
-
-
 def output_may_overflow(count: int, weight: np.ndarray | None, bias: np.ndarray | None) -> bool:
     """Whether y = x̂·w + b can overflow, given |x̂| <= sqrt(count) for normalized values."""
     if weight is None and bias is None:
@@ -327,15 +154,8 @@ def output_may_overflow(count: int, weight: np.ndarray | None, bias: np.ndarray 
 
 
 def check_output(output: np.ndarray, x: np.ndarray) -> None:
-    """Refuse a non-finite output: the input's fault (NaN/inf) or an overflow.
-
-    A finite sum proves every term finite, at memory speed; only a non-finite sum (an overflow of
-    the sum alone, or a real NaN / infinity) pays for the elementwise check.
-    """
-    flat = output.reshape(1, -1) if output.ndim < 2 else output.reshape(output.shape[0], -1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = row_sums(flat)
-    if np.isfinite(total).all() or np.isfinite(output).all():
+    """Refuse a non-finite output: the input's fault (NaN/inf) or an overflow."""
+    if np.isfinite(output).all():
         return
     check_finite(x, "input")
     raise NonFiniteResult(

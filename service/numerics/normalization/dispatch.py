@@ -1,4 +1,6 @@
-"""One entry point per direction: normalize(variant, x, **params) and normalize_backward(...).
+"""One entry point per direction: normalize(variant, x, **params) and normalize_backward(...),
+computed by the fused kernels (`fused`); the numpy reference (`forward`, `backward`) takes the
+same arguments.
 
 Also the table of which input axes each variant reduces over.
 """
@@ -13,38 +15,11 @@ from typing import Any, Final
 from numpy.typing import ArrayLike
 
 from service.numerics.errors import NumericsError
+from service.numerics.normalization import fused
 from service.numerics.normalization._core import Gradients, NormalizationResult
-from service.numerics.normalization.backward import (
-    batch_norm_backward,
-    group_norm_backward,
-    instance_norm_backward,
-    layer_norm_backward,
-    rms_norm_backward,
-)
-from service.numerics.normalization.forward import (
-    batch_norm,
-    group_norm,
-    instance_norm,
-    layer_norm,
-    rms_norm,
-)
+from service.numerics.normalization.calls import CALLS, Call
 
 VARIANTS: Final = ("batch", "layer", "group", "instance", "rms")
-
-_FORWARD: Final[Mapping[str, Callable[..., NormalizationResult]]] = {
-    "batch": batch_norm,
-    "layer": layer_norm,
-    "group": group_norm,
-    "instance": instance_norm,
-    "rms": rms_norm,
-}
-_BACKWARD: Final[Mapping[str, Callable[..., Gradients]]] = {
-    "batch": batch_norm_backward,
-    "layer": layer_norm_backward,
-    "group": group_norm_backward,
-    "instance": instance_norm_backward,
-    "rms": rms_norm_backward,
-}
 # The smallest input rank each variant accepts (instance: 2 only without input statistics).
 MIN_NDIM: Final[Mapping[str, int]] = {
     "batch": 2,
@@ -63,7 +38,7 @@ def _variant(variant: object) -> str:
 
 def parameters(variant: str) -> tuple[str, ...]:
     """The keyword parameters `normalize(variant, x, ...)` accepts, in signature order."""
-    signature = inspect.signature(_FORWARD[_variant(variant)])
+    signature = inspect.signature(CALLS[_variant(variant)])
     return tuple(name for name in signature.parameters if name != "x")
 
 
@@ -76,31 +51,30 @@ def _keywords(function: Callable[..., Any]) -> tuple[frozenset[str], tuple[str, 
     return frozenset(names), required
 
 
-def _call(function: Callable[..., Any], variant: str, *args: Any, **params: Any) -> Any:
+def call(variant: str, x: ArrayLike, **params: Any) -> Call:
+    """The validated call of `variant` with that variant's keyword parameters."""
+    name = _variant(variant)
+    function = CALLS[name]
     accepted, required = _keywords(function)
-    for name in params:
-        if name not in accepted:
-            raise NumericsError(f"is not a parameter of {variant} normalization", name)
-    for name in required:
-        if name not in params:
-            raise NumericsError(f"is required for {variant} normalization", name)
-    return function(*args, **params)
+    for key in params:
+        if key not in accepted:
+            raise NumericsError(f"is not a parameter of {name} normalization", key)
+    for key in required:
+        if key not in params:
+            raise NumericsError(f"is required for {name} normalization", key)
+    return function(x, **params)
 
 
 def normalize(variant: str, x: ArrayLike, **params: Any) -> NormalizationResult:
     """Forward pass of `variant` (one of VARIANTS) with that variant's keyword parameters."""
-    name = _variant(variant)
-    result: NormalizationResult = _call(_FORWARD[name], name, x, **params)
-    return result
+    return fused.forward(call(variant, x, **params))
 
 
 def normalize_backward(
     variant: str, x: ArrayLike, grad_output: ArrayLike, **params: Any
 ) -> Gradients:
     """(grad_input, grad_weight | None, grad_bias | None) for `variant`, same parameters."""
-    name = _variant(variant)
-    gradients: Gradients = _call(_BACKWARD[name], name, x, grad_output, **params)
-    return gradients
+    return fused.backward(call(variant, x, **params), grad_output)
 
 
 def reduced_axes(

@@ -1,0 +1,150 @@
+"""The kernels behind the service: a validated `Call` in, the same results as the numpy
+reference (`forward`, `backward`) out, computed by the fused numba kernels in `kernels`.
+
+A forward pass reads each group once for its statistics and once more to write the output; a
+backward pass reads x for the statistics, x and grad_output for the group's sums, and x and
+grad_output again to write grad_input (from cache when the group fits there). Non-finite
+values are found from per-group sums the kernels return, not by extra passes over the arrays.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import ArrayLike
+
+from service.numerics.normalization import kernels
+from service.numerics.normalization._core import (
+    Gradients,
+    NormalizationResult,
+    check_output,
+    output_may_overflow,
+)
+from service.numerics.normalization.backward import grad_output_of, refuse_nonfinite_gradient
+from service.numerics.normalization.calls import Call
+from service.numerics.normalization.results import assemble, refuse_bad_statistics
+
+_NONE = np.empty(0)
+# Chunks of groups per thread in the backward pass (each chunk sums its own parameter
+# gradients): a few per thread balance uneven groups.
+_CHUNKS_PER_THREAD = 4
+
+
+def _parameters(call: Call) -> tuple[np.ndarray, np.ndarray]:
+    """weight and bias as flat float64 arrays, ones and zeros where absent."""
+    size = int(np.prod(call.param_shape))
+    weight = np.ones(size) if call.weight is None else call.weight.astype(np.float64).ravel()
+    bias = np.zeros(size) if call.bias is None else call.bias.astype(np.float64).ravel()
+    return weight, bias
+
+
+def _given(call: Call) -> tuple[np.ndarray, np.ndarray]:
+    """The running statistics as float64 when the call normalizes with them, else empty."""
+    if not call.fixed:
+        return _NONE, _NONE
+    assert call.running_mean is not None
+    assert call.running_var is not None
+    return call.running_mean.astype(np.float64), call.running_var.astype(np.float64)
+
+
+def forward(call: Call) -> NormalizationResult:
+    """The forward pass of a validated call (see `forward.reference_forward`)."""
+    groups = call.groups[1]
+    x3 = call.x.reshape(call.groups)
+    weight, bias = _parameters(call)
+    given_mean, given_var = _given(call)
+    output = np.empty_like(x3)
+    mean = np.empty(groups)
+    var = np.empty(groups)
+    # With batch statistics and moderate parameters |y| <= sqrt(n)·max|w| + max|b| cannot
+    # overflow, and NaN or infinity in x shows in the statistics: no output sums needed.
+    check = call.fixed or output_may_overflow(call.count, call.weight, call.bias)
+    checks = np.empty(groups) if check else _NONE
+    kernels.forward(
+        x3,
+        weight,
+        bias,
+        call.segment,
+        call.period,
+        given_mean,
+        given_var,
+        call.center,
+        call.eps,
+        output,
+        mean,
+        var,
+        checks,
+    )
+    if not call.fixed:
+        refuse_bad_statistics(call, mean, var)
+    if check and not np.isfinite(checks).all():
+        check_output(output, call.x)
+    return assemble(call, output.reshape(call.x.shape), mean if call.center else None, var)
+
+
+def backward(call: Call, grad_output: ArrayLike) -> Gradients:
+    """The gradients of a validated call (see `backward.reference_backward`)."""
+    grad = grad_output_of(call, grad_output)
+    groups = call.groups[1]
+    x3 = call.x.reshape(call.groups)
+    weight, _ = _parameters(call)
+    given_mean, given_var = _given(call)
+    chunks = max(1, min(groups, _CHUNKS_PER_THREAD * numba.get_num_threads()))
+    grad_input = np.empty_like(x3)
+    grad_weight = np.zeros((chunks, weight.size))
+    grad_bias = np.zeros((chunks, weight.size))
+    mean = np.empty(groups)
+    var = np.empty(groups)
+    sums = np.empty((groups, 2))
+    kernels.backward(
+        x3,
+        grad.reshape(call.groups),
+        weight,
+        call.segment,
+        call.period,
+        given_mean,
+        given_var,
+        call.center,
+        call.eps,
+        grad_input,
+        grad_weight,
+        grad_bias,
+        mean,
+        var,
+        sums,
+    )
+    if not call.fixed:
+        refuse_bad_statistics(call, mean, var)
+    if not np.isfinite(sums[:, 0]).all():  # NaN or infinity in x or grad_output
+        raise refuse_nonfinite_gradient(call, grad)
+    dt = call.x.dtype
+    with np.errstate(over="ignore"):
+        weights = grad_weight.sum(axis=0).astype(dt).reshape(call.param_shape)
+        biases = grad_bias.sum(axis=0).astype(dt).reshape(call.param_shape)
+    # |grad_input| <= rstd·max|w|·(|g| + mean|g| + |x̂|·mean(|g|·|x̂|)) <= 3·rstd·max|w|·Σ|g|,
+    # since |x̂| <= sqrt(n): only beyond that bound is grad_input scanned for overflow.
+    rstd = 1.0 / np.sqrt(var + call.eps)
+    bound = 3.0 * float(np.max(rstd * sums[:, 1])) * float(np.max(np.abs(weight)))
+    overflow = bound >= float(np.finfo(dt).max) / 2 and not np.isfinite(grad_input).all()
+    if overflow or not (np.isfinite(weights).all() and np.isfinite(biases).all()):
+        raise refuse_nonfinite_gradient(call, grad)
+    return Gradients(
+        grad_input.reshape(call.x.shape),
+        weights if call.weight is not None else None,
+        biases if call.bias is not None else None,
+    )
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel signature, and start the thread pool."""
+    for dtype in (np.float32, np.float64):
+        x = np.arange(12, dtype=dtype).reshape(1, 3, 4)
+        out = np.empty_like(x)
+        stats = [np.empty(3) for _ in range(3)]
+        ones, zeros = np.ones(4), np.zeros(4)
+        kernels.forward(x, ones, zeros, 1, 1, _NONE, _NONE, True, 1e-5, out, *stats)
+        partial = [np.zeros((1, 4)) for _ in range(2)]
+        sums = np.empty((3, 2))
+        kernels.backward(
+            x, x, ones, 1, 1, _NONE, _NONE, True, 1e-5, out, *partial, *stats[:2], sums
+        )

@@ -1,0 +1,449 @@
+"""Fused normalization kernels (numba), forward and backward, for every variant.
+
+Every variant is seen as an array x of shape (A, B, K), C-contiguous, with one statistic per b
+over the axes a and k (batch: (N, C, S); instance: (1, N·C, S); group: (1, N·G, C/G·S); layer and
+rms: (1, rows, K)). An affine parameter is shared by a run of `segment` consecutive values of a
+row, and run j of group b uses parameter p = (b mod period)·(K / segment) + j (batch: segment K,
+period C; instance: segment S, period C; group: segment S, period G; layer and rms: segment 1,
+period 1, so p = k).
+
+Statistics are accumulated in float64 over blocks of at most BLOCK values, which stay in L1:
+per block the corrected two-pass formula (m̃ = Σx/n, d = x - m̃, mean = m̃ + Σd/n,
+M2 = Σd² - (Σd)²/n); blocks are merged with Chan et al.'s update (δ = m_b - m,
+m += δ·n_b/n, M2 += M2_b + δ²·n_a·n_b/n). A group is read once for its statistics and once
+more to normalize it (from cache when the group fits there); values are computed in float64 and
+written in the input's dtype. Groups run in parallel (`prange`).
+
+Inner loops run over 1-D C-contiguous views from index 0 (`for k in range(view.size)`): with
+a loop starting at an unknown index, numba's negative-index wraparound stops vectorization (4x
+slower). Helpers are inlined: a call passes array views whose reference counts are atomic
+updates that every thread shares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from service.numerics.normalization import _runtime
+
+numba.config.THREADING_LAYER = _runtime.LAYER  # type: ignore[attr-defined]
+
+# Values per statistics block: 2,048 float32 or float64 values (8-16 KB) stay in L1 between the
+# block's two passes.
+BLOCK = 2048
+# Reordering sums lets LLVM vectorize the reductions. No flag that assumes finite values (NaN
+# and infinity must reach the checks), no approximate division, and no "nsz": with reassoc and
+# nsz together LLVM rewrites (x - shift) - offset as x - (shift + offset), which loses the
+# digits the offset keeps (8.96e-9 instead of 1e-15 at a float64 mean of 1e8).
+_FAST = {"reassoc", "contract"}
+_KERNEL: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": _FAST, "error_model": "numpy"}
+_HELPER: dict[str, Any] = {**_KERNEL, "inline": "always"}
+
+
+@njit(**_HELPER)
+def _sum(view: np.ndarray) -> float:
+    total = 0.0
+    for k in range(view.size):
+        total += view[k]
+    return total
+
+
+@njit(**_HELPER)
+def _centered_sums(view: np.ndarray, shift: float) -> tuple[float, float]:
+    """(Σd, Σd²) with d = x - shift, in float64."""
+    d1 = 0.0
+    d2 = 0.0
+    for k in range(view.size):
+        d = view[k] - shift
+        d1 += d
+        d2 += d * d
+    return d1, d2
+
+
+@njit(**_HELPER)
+def _block_moments(
+    x: np.ndarray, b: int, a0: int, a1: int, k0: int, k1: int
+) -> tuple[float, float, float, float]:
+    """(n, m̃, Σd/n, M2) of x[a0:a1, b, k0:k1] by the corrected two-pass formula, in float64:
+    the mean is m̃ + Σd/n."""
+    n = float((a1 - a0) * (k1 - k0))
+    total = 0.0
+    for a in range(a0, a1):
+        total += _sum(x[a, b, k0:k1])
+    shift = total / n
+    d1 = 0.0
+    d2 = 0.0
+    for a in range(a0, a1):
+        s1, s2 = _centered_sums(x[a, b, k0:k1], shift)
+        d1 += s1
+        d2 += s2
+    return n, shift, d1 / n, max(d2 - d1 * d1 / n, 0.0)
+
+
+@njit(**_HELPER)
+def group_moments(x: np.ndarray, b: int) -> tuple[float, float, float]:
+    """(shift, offset, biased variance) of x[:, b, :] in float64; the mean is shift + offset.
+
+    Values are centered as (x - shift) - offset: shift is the first block's m̃, and the offset
+    (of the order of the spread) keeps the digits that a rounded mean would lose when the mean
+    is 10^8 times the spread. A block is a run of at most BLOCK values of one row, or whole
+    rows adding up to at most BLOCK values; a group of at most BLOCK values is one block.
+    """
+    rows_total, _, width_total = x.shape
+    if rows_total * width_total <= BLOCK:
+        count, shift, offset, m2 = _block_moments(x, b, 0, rows_total, 0, width_total)
+        return shift, offset, m2 / count
+    width = min(width_total, BLOCK)
+    rows = max(1, BLOCK // width_total)
+    count = 0.0
+    shift = 0.0
+    offset = 0.0
+    m2 = 0.0
+    for a0 in range(0, rows_total, rows):
+        for k0 in range(0, width_total, width):
+            n, block_shift, block_offset, block_m2 = _block_moments(
+                x, b, a0, min(a0 + rows, rows_total), k0, min(k0 + width, width_total)
+            )
+            if count == 0.0:
+                shift = block_shift
+            merged = count + n
+            delta = (block_shift - shift) + block_offset - offset
+            offset += delta * (n / merged)
+            m2 += block_m2 + delta * delta * (count * n / merged)
+            count = merged
+    return shift, offset, m2 / count
+
+
+@njit(**_HELPER)
+def group_mean_square(x: np.ndarray, b: int) -> float:
+    """Σx²/n over x[:, b, :] in float64 (one pass: a sum of squares needs no shift)."""
+    total = 0.0
+    for a in range(x.shape[0]):
+        total += _centered_sums(x[a, b], 0.0)[1]
+    return total / (x.shape[0] * x.shape[2])
+
+
+@njit(**_HELPER)
+def _statistics(
+    x: np.ndarray,
+    b: int,
+    period: int,
+    given_mean: np.ndarray,
+    given_var: np.ndarray,
+    center: bool,
+) -> tuple[float, float, float]:
+    """The group's (shift, offset, var), mean = shift + offset: given ones (per b mod period)
+    when given_mean is not empty; (0, 0, mean square) for rms (center false)."""
+    if given_mean.size:
+        return given_mean[b % period], 0.0, given_var[b % period]
+    if center:
+        return group_moments(x, b)
+    return 0.0, 0.0, group_mean_square(x, b)
+
+
+# --- forward -------------------------------------------------------------------------------------
+
+
+@njit(**_HELPER)
+def _affine(
+    view: np.ndarray,
+    shift: float,
+    offset: float,
+    rstd: float,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """out = (x - mean)·rstd·weight + bias, one parameter per element."""
+    for k in range(view.size):
+        out[k] = ((view[k] - shift) - offset) * (rstd * weight[k]) + bias[k]
+
+
+@njit(**_HELPER)
+def _scale(
+    view: np.ndarray, shift: float, offset: float, scale: float, bias: float, out: np.ndarray
+) -> None:
+    """out = (x - shift - offset)·scale + bias."""
+    for k in range(view.size):
+        out[k] = ((view[k] - shift) - offset) * scale + bias
+
+
+@njit(**_HELPER)
+def _normalize_group(
+    x: np.ndarray,
+    b: int,
+    shift: float,
+    offset: float,
+    rstd: float,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    segment: int,
+    period: int,
+    out: np.ndarray,
+) -> None:
+    """out[:, b, :] = (x - mean)·rstd·weight_p + bias_p."""
+    runs = x.shape[2] // segment
+    base = (b % period) * runs
+    for a in range(x.shape[0]):
+        if segment == 1:
+            params = slice(base, base + runs)
+            _affine(x[a, b], shift, offset, rstd, weight[params], bias[params], out[a, b])
+            continue
+        for j in range(runs):
+            run = slice(j * segment, (j + 1) * segment)
+            p = base + j
+            _scale(x[a, b, run], shift, offset, rstd * weight[p], bias[p], out[a, b, run])
+
+
+@njit(parallel=True, **_KERNEL)
+def forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    segment: int,
+    period: int,
+    given_mean: np.ndarray,
+    given_var: np.ndarray,
+    center: bool,
+    eps: float,
+    out: np.ndarray,
+    mean_out: np.ndarray,
+    var_out: np.ndarray,
+    checks: np.ndarray,
+) -> None:
+    """Normalize every group of x (A, B, K) into out; mean_out and var_out: (B,) float64.
+
+    weight, bias: float64 parameters (ones and zeros when absent). given_mean / given_var:
+    statistics to use instead of the batch's (empty for batch statistics). center false: rms,
+    var is the mean square and nothing is subtracted. checks: (B,) float64 receives the sum of
+    each group's output (a finite sum proves every value finite), or is empty to skip that.
+    """
+    for b in prange(x.shape[1]):
+        shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
+        mean_out[b] = shift + offset
+        var_out[b] = var
+        rstd = 1.0 / np.sqrt(var + eps)
+        _normalize_group(x, b, shift, offset, rstd, weight, bias, segment, period, out)
+        if checks.size:
+            total = 0.0
+            for a in range(x.shape[0]):
+                total += _sum(out[a, b])
+            checks[b] = total
+
+
+# --- backward ------------------------------------------------------------------------------------
+
+
+@njit(**_HELPER)
+def _run_sums(
+    view: np.ndarray, grad: np.ndarray, shift: float, offset: float, rstd: float
+) -> tuple[float, float, float]:
+    """(Σg, Σg·x̂, Σ|g|) over a run, x̂ = (x - mean)·rstd."""
+    sum_g = 0.0
+    sum_gx = 0.0
+    sum_abs = 0.0
+    for k in range(view.size):
+        g = float(grad[k])
+        sum_g += g
+        sum_gx += g * (((view[k] - shift) - offset) * rstd)
+        sum_abs += abs(g)
+    return sum_g, sum_gx, sum_abs
+
+
+@njit(**_HELPER)
+def _elementwise_sums(
+    view: np.ndarray,
+    grad: np.ndarray,
+    shift: float,
+    offset: float,
+    rstd: float,
+    weight: np.ndarray,
+    grad_weight: np.ndarray,
+    grad_bias: np.ndarray,
+) -> tuple[float, float, float]:
+    """(Σĝ, Σĝ·x̂, Σ|g|) over a row with one parameter per element, ĝ = g·weight; adds g·x̂
+    and g into grad_weight and grad_bias."""
+    sum_g = 0.0
+    sum_gx = 0.0
+    sum_abs = 0.0
+    for k in range(view.size):
+        g = float(grad[k])
+        x_hat = ((view[k] - shift) - offset) * rstd
+        grad_weight[k] += g * x_hat
+        grad_bias[k] += g
+        sum_g += g * weight[k]
+        sum_gx += g * weight[k] * x_hat
+        sum_abs += abs(g)
+    return sum_g, sum_gx, sum_abs
+
+
+@njit(**_HELPER)
+def _gradient_sums(
+    x: np.ndarray,
+    g: np.ndarray,
+    b: int,
+    shift: float,
+    offset: float,
+    rstd: float,
+    weight: np.ndarray,
+    segment: int,
+    period: int,
+    grad_weight: np.ndarray,
+    grad_bias: np.ndarray,
+) -> tuple[float, float, float]:
+    """(Σĝ, Σĝ·x̂, Σ|g|) over group b, ĝ = g·weight_p, x̂ = (x - mean)·rstd; adds Σg·x̂ and Σg
+    per parameter into grad_weight and grad_bias."""
+    runs = x.shape[2] // segment
+    base = (b % period) * runs
+    sum_g = 0.0
+    sum_gx = 0.0
+    sum_abs = 0.0
+    for a in range(x.shape[0]):
+        if segment == 1:
+            params = slice(base, base + runs)
+            s1, s2, s3 = _elementwise_sums(
+                x[a, b],
+                g[a, b],
+                shift,
+                offset,
+                rstd,
+                weight[params],
+                grad_weight[params],
+                grad_bias[params],
+            )
+            sum_g += s1
+            sum_gx += s2
+            sum_abs += s3
+            continue
+        for j in range(runs):
+            run = slice(j * segment, (j + 1) * segment)
+            p = base + j
+            run_g, run_gx, run_abs = _run_sums(x[a, b, run], g[a, b, run], shift, offset, rstd)
+            grad_weight[p] += run_gx
+            grad_bias[p] += run_g
+            sum_g += run_g * weight[p]
+            sum_gx += run_gx * weight[p]
+            sum_abs += run_abs
+    return sum_g, sum_gx, sum_abs
+
+
+@njit(**_HELPER)
+def _elementwise_gradient(
+    view: np.ndarray,
+    grad: np.ndarray,
+    shift: float,
+    offset: float,
+    rstd: float,
+    weight: np.ndarray,
+    mean_g: float,
+    mean_gx: float,
+    out: np.ndarray,
+) -> None:
+    """out = rstd·(g·weight - mean_g - x̂·mean_gx), one weight per element."""
+    for k in range(view.size):
+        x_hat = ((view[k] - shift) - offset) * rstd
+        out[k] = rstd * (grad[k] * weight[k] - mean_g - x_hat * mean_gx)
+
+
+@njit(**_HELPER)
+def _run_gradient(
+    view: np.ndarray,
+    grad: np.ndarray,
+    shift: float,
+    offset: float,
+    rstd: float,
+    weight: float,
+    mean_g: float,
+    mean_gx: float,
+    out: np.ndarray,
+) -> None:
+    """out = rstd·(g·weight - mean_g - x̂·mean_gx), one weight for the run."""
+    for k in range(view.size):
+        x_hat = ((view[k] - shift) - offset) * rstd
+        out[k] = rstd * (grad[k] * weight - mean_g - x_hat * mean_gx)
+
+
+@njit(**_HELPER)
+def _input_gradient(
+    x: np.ndarray,
+    g: np.ndarray,
+    b: int,
+    shift: float,
+    offset: float,
+    rstd: float,
+    weight: np.ndarray,
+    segment: int,
+    period: int,
+    mean_g: float,
+    mean_gx: float,
+    out: np.ndarray,
+) -> None:
+    """out[:, b, :] = rstd·(ĝ - mean_g - x̂·mean_gx)."""
+    runs = x.shape[2] // segment
+    base = (b % period) * runs
+    for a in range(x.shape[0]):
+        if segment == 1:
+            w = weight[base : base + runs]
+            _elementwise_gradient(
+                x[a, b], g[a, b], shift, offset, rstd, w, mean_g, mean_gx, out[a, b]
+            )
+            continue
+        for j in range(runs):
+            run = slice(j * segment, (j + 1) * segment)
+            w = weight[base + j]
+            _run_gradient(
+                x[a, b, run], g[a, b, run], shift, offset, rstd, w, mean_g, mean_gx, out[a, b, run]
+            )
+
+
+@njit(parallel=True, **_KERNEL)
+def backward(
+    x: np.ndarray,
+    g: np.ndarray,
+    weight: np.ndarray,
+    segment: int,
+    period: int,
+    given_mean: np.ndarray,
+    given_var: np.ndarray,
+    center: bool,
+    eps: float,
+    grad_input: np.ndarray,
+    grad_weight: np.ndarray,
+    grad_bias: np.ndarray,
+    mean_out: np.ndarray,
+    var_out: np.ndarray,
+    sums: np.ndarray,
+) -> None:
+    """Gradients of Σ out·g for every group of x (A, B, K), g of the same shape.
+
+    Batch statistics (given_mean empty): grad_input = rstd·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)), without
+    mean(ĝ) for rms; given statistics: grad_input = rstd·ĝ. grad_weight / grad_bias: (T, P)
+    float64, zeroed; chunk t of the B groups adds Σg·x̂ and Σg per parameter into row t (the
+    caller sums the rows), so that no two threads write one element. sums: (B, 2) receives
+    Σĝ + Σĝ·x̂ (finite unless x or g holds NaN or infinity) and Σ|g| per group.
+    """
+    groups = x.shape[1]
+    chunks = grad_weight.shape[0]
+    per_chunk = (groups + chunks - 1) // chunks
+    count = x.shape[0] * x.shape[2]
+    fixed = given_mean.size > 0
+    for t in prange(chunks):
+        for b in range(t * per_chunk, min((t + 1) * per_chunk, groups)):
+            shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
+            mean_out[b] = shift + offset
+            var_out[b] = var
+            rstd = 1.0 / np.sqrt(var + eps)
+            sum_g, sum_gx, sum_abs = _gradient_sums(
+                x, g, b, shift, offset, rstd, weight, segment, period, grad_weight[t], grad_bias[t]
+            )
+            sums[b, 0] = sum_g + sum_gx
+            sums[b, 1] = sum_abs
+            mean_g = 0.0 if fixed or not center else sum_g / count
+            mean_gx = 0.0 if fixed else sum_gx / count
+            _input_gradient(
+                x, g, b, shift, offset, rstd, weight, segment, period, mean_g, mean_gx, grad_input
+            )
