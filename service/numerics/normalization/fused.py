@@ -25,9 +25,13 @@ from service.numerics.normalization.calls import Call
 from service.numerics.normalization.results import assemble, refuse_bad_statistics
 
 _NONE = np.empty(0)
-# Chunks of groups per thread in the backward pass (each chunk sums its own parameter
-# gradients): a few per thread balance uneven groups.
+# Runs of consecutive groups per thread (in the backward pass each sums its own parameter
+# gradients): a few per thread balance the load when a thread is held up.
 _CHUNKS_PER_THREAD = 4
+
+
+def _chunks(groups: int) -> int:
+    return max(1, min(groups, _CHUNKS_PER_THREAD * numba.get_num_threads()))
 
 
 def _parameters(call: Call) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +78,7 @@ def forward(call: Call) -> NormalizationResult:
         mean,
         var,
         checks,
+        _chunks(groups),
     )
     if not call.fixed:
         refuse_bad_statistics(call, mean, var)
@@ -89,7 +94,7 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
     x3 = call.x.reshape(call.groups)
     weight, _ = _parameters(call)
     given_mean, given_var = _given(call)
-    chunks = max(1, min(groups, _CHUNKS_PER_THREAD * numba.get_num_threads()))
+    chunks = _chunks(groups)
     grad_input = np.empty_like(x3)
     grad_weight = np.zeros((chunks, weight.size))
     grad_bias = np.zeros((chunks, weight.size))
@@ -142,7 +147,7 @@ def warm_up() -> None:
         out = np.empty_like(x)
         stats = [np.empty(3) for _ in range(3)]
         ones, zeros = np.ones(4), np.zeros(4)
-        kernels.forward(x, ones, zeros, 1, 1, _NONE, _NONE, True, 1e-5, out, *stats)
+        kernels.forward(x, ones, zeros, 1, 1, _NONE, _NONE, True, 1e-5, out, *stats, 1)
         partial = [np.zeros((1, 4)) for _ in range(2)]
         sums = np.empty((3, 2))
         kernels.backward(

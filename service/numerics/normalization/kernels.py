@@ -199,6 +199,38 @@ def _normalize_group(
             _scale(x[a, b, run], shift, offset, rstd * weight[p], bias[p], out[a, b, run])
 
 
+@njit(**_KERNEL)
+def _forward_groups(
+    x: np.ndarray,
+    first: int,
+    last: int,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    segment: int,
+    period: int,
+    given_mean: np.ndarray,
+    given_var: np.ndarray,
+    center: bool,
+    eps: float,
+    out: np.ndarray,
+    mean_out: np.ndarray,
+    var_out: np.ndarray,
+    checks: np.ndarray,
+) -> None:
+    """Groups first..last-1 of `forward`, one after the other."""
+    for b in range(first, last):
+        shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
+        mean_out[b] = shift + offset
+        var_out[b] = var
+        rstd = 1.0 / np.sqrt(var + eps)
+        _normalize_group(x, b, shift, offset, rstd, weight, bias, segment, period, out)
+        if checks.size:
+            total = 0.0
+            for a in range(x.shape[0]):
+                total += _sum(out[a, b])
+            checks[b] = total
+
+
 @njit(parallel=True, **_KERNEL)
 def forward(
     x: np.ndarray,
@@ -214,6 +246,7 @@ def forward(
     mean_out: np.ndarray,
     var_out: np.ndarray,
     checks: np.ndarray,
+    chunks: int,
 ) -> None:
     """Normalize every group of x (A, B, K) into out; mean_out and var_out: (B,) float64.
 
@@ -221,18 +254,30 @@ def forward(
     statistics to use instead of the batch's (empty for batch statistics). center false: rms,
     var is the mean square and nothing is subtracted. checks: (B,) float64 receives the sum of
     each group's output (a finite sum proves every value finite), or is empty to skip that.
+    The B groups are split into `chunks` runs of consecutive groups, run in parallel.
     """
-    for b in prange(x.shape[1]):
-        shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
-        mean_out[b] = shift + offset
-        var_out[b] = var
-        rstd = 1.0 / np.sqrt(var + eps)
-        _normalize_group(x, b, shift, offset, rstd, weight, bias, segment, period, out)
-        if checks.size:
-            total = 0.0
-            for a in range(x.shape[0]):
-                total += _sum(out[a, b])
-            checks[b] = total
+    groups = x.shape[1]
+    per_chunk = (groups + chunks - 1) // chunks
+    for t in prange(chunks):
+        first = min(t * per_chunk, groups)
+        last = min(first + per_chunk, groups)
+        _forward_groups(
+            x,
+            first,
+            last,
+            weight,
+            bias,
+            segment,
+            period,
+            given_mean,
+            given_var,
+            center,
+            eps,
+            out,
+            mean_out,
+            var_out,
+            checks,
+        )
 
 
 # --- backward ------------------------------------------------------------------------------------
@@ -400,6 +445,47 @@ def _input_gradient(
             )
 
 
+@njit(**_KERNEL)
+def _backward_groups(
+    x: np.ndarray,
+    g: np.ndarray,
+    first: int,
+    last: int,
+    weight: np.ndarray,
+    segment: int,
+    period: int,
+    given_mean: np.ndarray,
+    given_var: np.ndarray,
+    center: bool,
+    eps: float,
+    grad_input: np.ndarray,
+    grad_weight: np.ndarray,
+    grad_bias: np.ndarray,
+    mean_out: np.ndarray,
+    var_out: np.ndarray,
+    sums: np.ndarray,
+) -> None:
+    """Groups first..last-1 of `backward`, one after the other; grad_weight and grad_bias:
+    this chunk's own (P,) rows."""
+    count = x.shape[0] * x.shape[2]
+    fixed = given_mean.size > 0
+    for b in range(first, last):
+        shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
+        mean_out[b] = shift + offset
+        var_out[b] = var
+        rstd = 1.0 / np.sqrt(var + eps)
+        sum_g, sum_gx, sum_abs = _gradient_sums(
+            x, g, b, shift, offset, rstd, weight, segment, period, grad_weight, grad_bias
+        )
+        sums[b, 0] = sum_g + sum_gx
+        sums[b, 1] = sum_abs
+        mean_g = 0.0 if fixed or not center else sum_g / count
+        mean_gx = 0.0 if fixed else sum_gx / count
+        _input_gradient(
+            x, g, b, shift, offset, rstd, weight, segment, period, mean_g, mean_gx, grad_input
+        )
+
+
 @njit(parallel=True, **_KERNEL)
 def backward(
     x: np.ndarray,
@@ -429,21 +515,25 @@ def backward(
     groups = x.shape[1]
     chunks = grad_weight.shape[0]
     per_chunk = (groups + chunks - 1) // chunks
-    count = x.shape[0] * x.shape[2]
-    fixed = given_mean.size > 0
     for t in prange(chunks):
-        for b in range(t * per_chunk, min((t + 1) * per_chunk, groups)):
-            shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
-            mean_out[b] = shift + offset
-            var_out[b] = var
-            rstd = 1.0 / np.sqrt(var + eps)
-            sum_g, sum_gx, sum_abs = _gradient_sums(
-                x, g, b, shift, offset, rstd, weight, segment, period, grad_weight[t], grad_bias[t]
-            )
-            sums[b, 0] = sum_g + sum_gx
-            sums[b, 1] = sum_abs
-            mean_g = 0.0 if fixed or not center else sum_g / count
-            mean_gx = 0.0 if fixed else sum_gx / count
-            _input_gradient(
-                x, g, b, shift, offset, rstd, weight, segment, period, mean_g, mean_gx, grad_input
-            )
+        first = min(t * per_chunk, groups)
+        last = min(first + per_chunk, groups)
+        _backward_groups(
+            x,
+            g,
+            first,
+            last,
+            weight,
+            segment,
+            period,
+            given_mean,
+            given_var,
+            center,
+            eps,
+            grad_input,
+            grad_weight[t],
+            grad_bias[t],
+            mean_out,
+            var_out,
+            sums,
+        )
