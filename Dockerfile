@@ -17,7 +17,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PORT=8000 \
     BIND_HOST=0.0.0.0 \
-    DATABASE_URL=sqlite:////data/activation-lab.db
+    DATABASE_URL=sqlite:////data/activation-lab.db \
+    NUMBA_CACHE_DIR=/home/app/.cache/numba
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app \
     && mkdir -p /data && chown app:app /data
 COPY --from=build /opt/venv /opt/venv
@@ -26,6 +27,9 @@ COPY --chown=app:app service ./service
 COPY --chown=app:app migrations ./migrations
 COPY --chown=app:app gunicorn.conf.py docker-entrypoint.sh ./
 USER 10001
+# The normalization kernels compiled into NUMBA_CACHE_DIR (writable by app): workers load them
+# instead of compiling. A host with another CPU recompiles them once, at gunicorn's start.
+RUN python -m service.numerics.normalization.warmup
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/health/live\", timeout=2)"]

@@ -2,21 +2,20 @@
 
 - .npy path against a bare Flask endpoint (np.load, the bare numpy, np.save);
 - JSON path against a naive Flask endpoint (stdlib json, np.asarray, tolist, jsonify);
-- in process, each variant's numpy forward pass against torch.nn.functional (checked equal);
+- in process, each variant's fused kernels, forward and backward, against torch.nn.functional
+  (checked equal), and the kernels' cold start (`normalize_kernels`);
 - peak memory of one .npy request (tracemalloc around the app's test client).
 """
 
 from __future__ import annotations
 
 import io
-import time
 import tracemalloc
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import orjson
 
+from bench import normalize_kernels
 from bench.client import Http
 from bench.common import Check, Context, sqlite_url
 from bench.server import serving
@@ -39,116 +38,6 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def json_body(array: np.ndarray) -> bytes:
     return orjson.dumps({"input": array}, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-# --- in process: numpy forward passes against torch -------------------------------------------
-
-
-def _variants(x: np.ndarray) -> dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]]:
-    """variant -> (numpy call, torch call on a tensor)."""
-    import torch.nn.functional as F
-
-    from service.numerics.normalization import normalize
-
-    last = (x.shape[-1],)
-    return {
-        "layer": (
-            lambda: normalize("layer", x, normalized_shape=last).output,
-            lambda t: F.layer_norm(t, last, eps=1e-5),
-        ),
-        "batch": (
-            lambda: normalize("batch", x).output,
-            lambda t: F.batch_norm(t, None, None, training=True, eps=1e-5),
-        ),
-        "group": (
-            lambda: normalize("group", x, num_groups=32).output,
-            lambda t: F.group_norm(t, 32, eps=1e-5),
-        ),
-        "instance": (
-            lambda: normalize("instance", x).output,
-            lambda t: F.instance_norm(t, eps=1e-5),
-        ),
-        "rms": (
-            lambda: normalize("rms", x, normalized_shape=last).output,
-            lambda t: F.rms_norm(t, last),
-        ),
-    }
-
-
-# Before each sample: a pause, then a few untimed calls. torch's OpenMP threads spin on the
-# other core for milliseconds after a call, so numpy timed right after torch would share its
-# cores with them (~8 ms of CPU per call, measured). The pause lets them park; the untimed calls
-# wake torch's pool and warm the caches again, so each subject is timed in its own steady state.
-SETTLE_S = 0.02
-WARM_CALLS = 3
-
-
-def _per_call(function: Callable[[], Any], calls: int) -> Callable[[], float]:
-    def run() -> float:
-        time.sleep(SETTLE_S)
-        for _ in range(WARM_CALLS):
-            function()
-        start = time.perf_counter()
-        for _ in range(calls):
-            function()
-        return (time.perf_counter() - start) / calls
-
-    return run
-
-
-def compare_with_torch(
-    x: np.ndarray, *, rounds: int, budget_s: float, only: tuple[str, ...] | None = None
-) -> dict[str, dict[str, float]]:
-    """Per variant: medians (s) of numpy, torch (default threads) and torch (1 thread), and the
-    largest absolute difference of the outputs."""
-    import torch
-
-    default_threads = torch.get_num_threads()
-    tensor = torch.from_numpy(x)
-    calls = max(1, int(2e6 // x.size))
-
-    def torch_with(threads: int, call: Callable[[Any], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            torch.set_num_threads(threads)
-            try:
-                return call(tensor)
-            finally:
-                torch.set_num_threads(default_threads)
-
-        return run
-
-    figures: dict[str, dict[str, float]] = {}
-    with torch.inference_mode():
-        for variant, (ours, theirs) in _variants(x).items():
-            if only is not None and variant not in only:
-                continue
-            expected = theirs(tensor).numpy()
-            got = ours()
-            difference = float(np.max(np.abs(got.astype(np.float64) - expected)))
-            equal = (
-                bool(np.allclose(got, expected, rtol=RTOL, atol=ATOL)) and got.dtype == np.float32
-            )
-            samples = interleave(
-                {
-                    "numpy": _per_call(ours, calls),
-                    "torch": _per_call(torch_with(default_threads, theirs), calls),
-                    "torch1": _per_call(torch_with(1, theirs), calls),
-                },
-                repeats=rounds,
-                budget_s=budget_s,
-            )
-            figures[variant] = {
-                "numpy": median(samples["numpy"]),
-                "torch": median(samples["torch"]),
-                "torch1": median(samples["torch1"]),
-                "difference": difference,
-                "equal": float(equal),
-                "threads": float(default_threads),
-            }
-            best = "torch" if figures[variant]["torch"] <= figures[variant]["torch1"] else "torch1"
-            _, noise = pair_ratio(samples["numpy"], samples[best])
-            figures[variant]["noise"] = noise
-    return figures
 
 
 # --- peak memory ------------------------------------------------------------------------------
@@ -192,34 +81,12 @@ def peak_request_memory(context: Context, body: bytes, content_type: str, accept
 def run(context: Context) -> None:
     x = activations()
     payload = x.size * 4
-    context.say(f"normalize: in-process numpy vs torch on {SHAPE} float32")
-    figures = compare_with_torch(x, rounds=context.reps(30, 12), budget_s=context.reps(4, 1.5))
-    for variant, row in figures.items():
-        torch_best = min(row["torch"], row["torch1"])
-        which = "torch, default threads" if row["torch"] <= row["torch1"] else "torch, 1 thread"
-        context.ratios.append(
-            Ratio(
-                "1 normalize",
-                f"{variant} forward, numpy / torch (in process)",
-                "numpy",
-                which,
-                row["numpy"] * 1e3,
-                torch_best * 1e3,
-                goal=1.0,
-                noise=row["noise"],
-                note=f"torch {row['threads']:.0f} threads {row['torch'] * 1e3:.2f} ms, "
-                f"1 thread {row['torch1'] * 1e3:.2f} ms",
-            )
-        )
-        context.checks.append(
-            Check(
-                "1 normalize",
-                f"{variant} forward equals torch (float32)",
-                f"max |diff| {row['difference']:.1e}",
-                f"allclose rtol {RTOL:g}, atol {ATOL:g}, float32 out",
-                bool(row["equal"]),
-            )
-        )
+    context.say(f"normalize: in-process kernels vs torch on {SHAPE} float32, forward and backward")
+    grad_output = activations(seed=1)
+    rows = normalize_kernels.compare_with_torch(
+        x, grad_output, rounds=context.reps(30, 12), budget_s=context.reps(4, 1.5)
+    )
+    normalize_kernels.report(context, rows)
 
     npy_body = npy_bytes(x)
     body = json_body(x)
@@ -277,6 +144,7 @@ def run(context: Context) -> None:
         )
         ours.close()
         bare.close()
+    normalize_kernels.cold_start(context, npy_body)
 
     context.say("normalize: peak memory of one request (tracemalloc)")
     peak = peak_request_memory(context, npy_body, NPY, NPY)

@@ -1,0 +1,35 @@
+"""Compile the normalization kernels once, before anyone waits for them.
+
+`python -m service.numerics.normalization.warmup` compiles every kernel signature into numba's
+on-disk cache (NUMBA_CACHE_DIR, default __pycache__ beside kernels.py) and prints how long it
+took. gunicorn runs it in a child process before it starts its workers (`gunicorn.conf.py`), so
+that each worker loads the compiled code (under a second) instead of compiling it (about 30 s of
+CPU), and the Docker image runs it at build time.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def warm_up() -> float:
+    """Compile or load every kernel and start numba's thread pool; returns the seconds taken."""
+    started = time.perf_counter()
+    from service.numerics.normalization import fused
+
+    fused.warm_up()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    import numba
+
+    seconds = warm_up()
+    print(
+        f"normalization kernels ready in {seconds:.2f} s "
+        f"(threading layer {numba.threading_layer()}, {numba.get_num_threads()} threads)"
+    )
+
+
+if __name__ == "__main__":
+    main()
