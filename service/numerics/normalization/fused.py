@@ -34,12 +34,19 @@ def _chunks(groups: int) -> int:
     return max(1, min(groups, _CHUNKS_PER_THREAD * numba.get_num_threads()))
 
 
-def _parameters(call: Call) -> tuple[np.ndarray, np.ndarray]:
-    """weight and bias as flat float64 arrays, ones and zeros where absent."""
+def _parameters(call: Call) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(weight, bias, segment, period) for the kernels: the parameters as flat float64 arrays.
+
+    Without weight and bias (and with batch statistics, which the period would index) every
+    group is one run with one scale, 1 / sqrt(var + eps): the kernels' per-run path, a scalar
+    scale, instead of one parameter per value.
+    """
+    if call.weight is None and call.bias is None and not call.fixed:
+        return np.ones(1), np.zeros(1), call.groups[2], 1
     size = int(np.prod(call.param_shape))
     weight = np.ones(size) if call.weight is None else call.weight.astype(np.float64).ravel()
     bias = np.zeros(size) if call.bias is None else call.bias.astype(np.float64).ravel()
-    return weight, bias
+    return weight, bias, call.segment, call.period
 
 
 def _given(call: Call) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +62,7 @@ def forward(call: Call) -> NormalizationResult:
     """The forward pass of a validated call (see `forward.reference_forward`)."""
     groups = call.groups[1]
     x3 = call.x.reshape(call.groups)
-    weight, bias = _parameters(call)
+    weight, bias, segment, period = _parameters(call)
     given_mean, given_var = _given(call)
     output = np.empty_like(x3)
     mean = np.empty(groups)
@@ -68,8 +75,8 @@ def forward(call: Call) -> NormalizationResult:
         x3,
         weight,
         bias,
-        call.segment,
-        call.period,
+        segment,
+        period,
         given_mean,
         given_var,
         call.center,
@@ -92,7 +99,7 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
     grad = grad_output_of(call, grad_output)
     groups = call.groups[1]
     x3 = call.x.reshape(call.groups)
-    weight, _ = _parameters(call)
+    weight, _, segment, period = _parameters(call)
     given_mean, given_var = _given(call)
     chunks = _chunks(groups)
     grad_input = np.empty_like(x3)
@@ -105,8 +112,8 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
         x3,
         grad.reshape(call.groups),
         weight,
-        call.segment,
-        call.period,
+        segment,
+        period,
         given_mean,
         given_var,
         call.center,
@@ -123,9 +130,10 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
     if not np.isfinite(sums[:, 0]).all():  # NaN or infinity in x or grad_output
         raise refuse_nonfinite_gradient(call, grad)
     dt = call.x.dtype
-    with np.errstate(over="ignore"):
-        weights = grad_weight.sum(axis=0).astype(dt).reshape(call.param_shape)
-        biases = grad_bias.sum(axis=0).astype(dt).reshape(call.param_shape)
+    with np.errstate(over="ignore"):  # checked below
+        # Without weight and bias the sums are per group of runs, and not returned.
+        weights = grad_weight.sum(axis=0).astype(dt)
+        biases = grad_bias.sum(axis=0).astype(dt)
     # |grad_input| <= rstd·max|w|·(|g| + mean|g| + |x̂|·mean(|g|·|x̂|)) <= 3·rstd·max|w|·Σ|g|,
     # since |x̂| <= sqrt(n): only beyond that bound is grad_input scanned for overflow.
     rstd = 1.0 / np.sqrt(var + call.eps)
@@ -135,8 +143,8 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
         raise refuse_nonfinite_gradient(call, grad)
     return Gradients(
         grad_input.reshape(call.x.shape),
-        weights if call.weight is not None else None,
-        biases if call.bias is not None else None,
+        weights.reshape(call.param_shape) if call.weight is not None else None,
+        biases.reshape(call.param_shape) if call.bias is not None else None,
     )
 
 
