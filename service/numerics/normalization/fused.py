@@ -64,6 +64,7 @@ def forward(call: Call) -> NormalizationResult:
     x3 = call.x.reshape(call.groups)
     weight, bias, segment, period = _parameters(call)
     given_mean, given_var = _given(call)
+    dt = call.x.dtype
     output = np.empty_like(x3)
     mean = np.empty(groups)
     var = np.empty(groups)
@@ -73,8 +74,8 @@ def forward(call: Call) -> NormalizationResult:
     checks = np.empty(groups) if check else _NONE
     kernels.forward(
         x3,
-        weight,
-        bias,
+        weight.astype(dt),
+        bias.astype(dt),
         segment,
         period,
         given_mean,
@@ -155,7 +156,20 @@ def warm_up() -> None:
         out = np.empty_like(x)
         stats = [np.empty(3) for _ in range(3)]
         ones, zeros = np.ones(4), np.zeros(4)
-        kernels.forward(x, ones, zeros, 1, 1, _NONE, _NONE, True, 1e-5, out, *stats, 1)
+        kernels.forward(
+            x,
+            ones.astype(dtype),
+            zeros.astype(dtype),
+            1,
+            1,
+            _NONE,
+            _NONE,
+            True,
+            1e-5,
+            out,
+            *stats,
+            1,
+        )
         partial = [np.zeros((1, 4)) for _ in range(2)]
         sums = np.empty((3, 2))
         kernels.backward(

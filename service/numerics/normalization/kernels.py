@@ -74,14 +74,15 @@ def _block_moments(
     total = 0.0
     for a in range(a0, a1):
         total += _sum(x[a, b, k0:k1])
-    shift = total / n
+    inverse = 1.0 / n
+    shift = total * inverse
     d1 = 0.0
     d2 = 0.0
     for a in range(a0, a1):
         s1, s2 = _centered_sums(x[a, b, k0:k1], shift)
         d1 += s1
         d2 += s2
-    return n, shift, d1 / n, max(d2 - d1 * d1 / n, 0.0)
+    return n, shift, d1 * inverse, max(d2 - d1 * d1 * inverse, 0.0)
 
 
 @njit(**_HELPER)
@@ -131,21 +132,34 @@ def group_mean_square(x: np.ndarray, b: int) -> float:
 def _statistics(
     x: np.ndarray,
     b: int,
-    period: int,
+    phase: int,
     given_mean: np.ndarray,
     given_var: np.ndarray,
     center: bool,
 ) -> tuple[float, float, float]:
-    """The group's (shift, offset, var), mean = shift + offset: given ones (per b mod period)
-    when given_mean is not empty; (0, 0, mean square) for rms (center false)."""
+    """The group's (shift, offset, var), mean = shift + offset: given ones (the phase-th, phase
+    = b mod period) when given_mean is not empty; (0, 0, mean square) for rms (center false)."""
     if given_mean.size:
-        return given_mean[b % period], 0.0, given_var[b % period]
+        return given_mean[phase], 0.0, given_var[phase]
     if center:
         return group_moments(x, b)
     return 0.0, 0.0, group_mean_square(x, b)
 
 
 # --- forward -------------------------------------------------------------------------------------
+
+
+@njit(**_HELPER)
+def _centering(view: np.ndarray, shift: float, offset: float) -> tuple[Any, Any]:
+    """(s, c) in the input's dtype such that x - mean = (x - s) + c to within its rounding.
+
+    s is the shift rounded to the dtype, so x - s is exact for x near s (and otherwise rounded
+    relative to itself); c = s - shift - offset, computed in float64, is of the order of the
+    spread. Normalizing in float32 runs twice as many lanes as float64 and converts nothing,
+    and stays as accurate as the float64 statistics at a mean 10^6 times the spread.
+    """
+    s = view.dtype.type(shift)
+    return s, view.dtype.type((s - shift) - offset)
 
 
 @njit(**_HELPER)
@@ -158,18 +172,24 @@ def _affine(
     bias: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """out = (x - mean)·rstd·weight + bias, one parameter per element."""
+    """out = (x - mean)·rstd·weight + bias, one parameter per element (weight and bias in the
+    input's dtype), computed in the input's dtype."""
+    s, c = _centering(view, shift, offset)
+    r = view.dtype.type(rstd)
     for k in range(view.size):
-        out[k] = ((view[k] - shift) - offset) * (rstd * weight[k]) + bias[k]
+        out[k] = ((view[k] - s) + c) * (r * weight[k]) + bias[k]
 
 
 @njit(**_HELPER)
 def _scale(
     view: np.ndarray, shift: float, offset: float, scale: float, bias: float, out: np.ndarray
 ) -> None:
-    """out = (x - shift - offset)·scale + bias."""
+    """out = (x - mean)·scale + bias, computed in the input's dtype."""
+    s, c = _centering(view, shift, offset)
+    r = view.dtype.type(scale)
+    b = view.dtype.type(bias)
     for k in range(view.size):
-        out[k] = ((view[k] - shift) - offset) * scale + bias
+        out[k] = ((view[k] - s) + c) * r + b
 
 
 @njit(**_HELPER)
@@ -182,12 +202,12 @@ def _normalize_group(
     weight: np.ndarray,
     bias: np.ndarray,
     segment: int,
-    period: int,
+    runs: int,
+    base: int,
     out: np.ndarray,
 ) -> None:
-    """out[:, b, :] = (x - mean)·rstd·weight_p + bias_p."""
-    runs = x.shape[2] // segment
-    base = (b % period) * runs
+    """out[:, b, :] = (x - mean)·rstd·weight_p + bias_p; runs = K / segment, base = the first
+    parameter of group b."""
     for a in range(x.shape[0]):
         if segment == 1:
             params = slice(base, base + runs)
@@ -217,13 +237,18 @@ def _forward_groups(
     var_out: np.ndarray,
     checks: np.ndarray,
 ) -> None:
-    """Groups first..last-1 of `forward`, one after the other."""
+    """Groups first..last-1 of `forward`, one after the other. b mod period is counted, not
+    computed: an integer division per group costs as much as a short group's arithmetic."""
+    runs = x.shape[2] // segment
+    phase = first % period
     for b in range(first, last):
-        shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
+        shift, offset, var = _statistics(x, b, phase, given_mean, given_var, center)
         mean_out[b] = shift + offset
         var_out[b] = var
         rstd = 1.0 / np.sqrt(var + eps)
-        _normalize_group(x, b, shift, offset, rstd, weight, bias, segment, period, out)
+        base = phase * runs
+        _normalize_group(x, b, shift, offset, rstd, weight, bias, segment, runs, base, out)
+        phase = 0 if phase + 1 == period else phase + 1
         if checks.size:
             total = 0.0
             for a in range(x.shape[0]):
@@ -250,7 +275,7 @@ def forward(
 ) -> None:
     """Normalize every group of x (A, B, K) into out; mean_out and var_out: (B,) float64.
 
-    weight, bias: float64 parameters (ones and zeros when absent). given_mean / given_var:
+    weight, bias: parameters in x's dtype (ones and zeros when absent). given_mean / given_var:
     statistics to use instead of the batch's (empty for batch statistics). center false: rms,
     var is the mean square and nothing is subtracted. checks: (B,) float64 receives the sum of
     each group's output (a finite sum proves every value finite), or is empty to skip that.
@@ -336,14 +361,13 @@ def _gradient_sums(
     rstd: float,
     weight: np.ndarray,
     segment: int,
-    period: int,
+    runs: int,
+    base: int,
     grad_weight: np.ndarray,
     grad_bias: np.ndarray,
 ) -> tuple[float, float, float]:
     """(Σĝ, Σĝ·x̂, Σ|g|) over group b, ĝ = g·weight_p, x̂ = (x - mean)·rstd; adds Σg·x̂ and Σg
     per parameter into grad_weight and grad_bias."""
-    runs = x.shape[2] // segment
-    base = (b % period) * runs
     sum_g = 0.0
     sum_gx = 0.0
     sum_abs = 0.0
@@ -422,14 +446,13 @@ def _input_gradient(
     rstd: float,
     weight: np.ndarray,
     segment: int,
-    period: int,
+    runs: int,
+    base: int,
     mean_g: float,
     mean_gx: float,
     out: np.ndarray,
 ) -> None:
     """out[:, b, :] = rstd·(ĝ - mean_g - x̂·mean_gx)."""
-    runs = x.shape[2] // segment
-    base = (b % period) * runs
     for a in range(x.shape[0]):
         if segment == 1:
             w = weight[base : base + runs]
@@ -469,21 +492,25 @@ def _backward_groups(
     this chunk's own (P,) rows."""
     count = x.shape[0] * x.shape[2]
     fixed = given_mean.size > 0
+    runs = x.shape[2] // segment
+    phase = first % period
     for b in range(first, last):
-        shift, offset, var = _statistics(x, b, period, given_mean, given_var, center)
+        base = phase * runs
+        shift, offset, var = _statistics(x, b, phase, given_mean, given_var, center)
         mean_out[b] = shift + offset
         var_out[b] = var
         rstd = 1.0 / np.sqrt(var + eps)
         sum_g, sum_gx, sum_abs = _gradient_sums(
-            x, g, b, shift, offset, rstd, weight, segment, period, grad_weight, grad_bias
+            x, g, b, shift, offset, rstd, weight, segment, runs, base, grad_weight, grad_bias
         )
         sums[b, 0] = sum_g + sum_gx
         sums[b, 1] = sum_abs
         mean_g = 0.0 if fixed or not center else sum_g / count
         mean_gx = 0.0 if fixed else sum_gx / count
         _input_gradient(
-            x, g, b, shift, offset, rstd, weight, segment, period, mean_g, mean_gx, grad_input
+            x, g, b, shift, offset, rstd, weight, segment, runs, base, mean_g, mean_gx, grad_input
         )
+        phase = 0 if phase + 1 == period else phase + 1
 
 
 @njit(parallel=True, **_KERNEL)
