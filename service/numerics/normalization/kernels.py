@@ -11,13 +11,16 @@ Statistics are accumulated in float64 over blocks of at most BLOCK values, which
 per block the corrected two-pass formula (m̃ = Σx/n, d = x - m̃, mean = m̃ + Σd/n,
 M2 = Σd² - (Σd)²/n); blocks are merged with Chan et al.'s update (δ = m_b - m,
 m += δ·n_b/n, M2 += M2_b + δ²·n_a·n_b/n). A group is read once for its statistics and once
-more to normalize it (from cache when the group fits there); values are computed in float64 and
-written in the input's dtype. Groups run in parallel (`prange`).
+more to normalize it (from cache when the group fits there). The forward pass normalizes in the
+input's dtype (see `_centering`), the backward pass in float64; outputs are written in the
+input's dtype. Runs of consecutive groups go to the threads (`prange`).
 
 Inner loops run over 1-D C-contiguous views from index 0 (`for k in range(view.size)`): with
 a loop starting at an unknown index, numba's negative-index wraparound stops vectorization (4x
-slower). Helpers are inlined: a call passes array views whose reference counts are atomic
-updates that every thread shares.
+slower). Helpers are inlined: a call passes array views (reference counts) and stops
+vectorization at the call. Every jitted function lives in this one file because numba's cache
+is invalidated per source file: a helper elsewhere could change without its callers being
+recompiled.
 """
 
 from __future__ import annotations
