@@ -1,0 +1,180 @@
+"""The measurements behind each LayerRecord (definitions in records.LayerRecord's docstring).
+
+Each function returns plain Python values: floats that are finite, or None with the reason
+written into the `reasons` dict it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.numerics.activations import FloatArray
+from service.numerics.training.records import PERCENTILES, SATURATION_MARGIN
+
+NOT_FINITE = "not finite: the values overflowed"
+
+
+def finite_or_none(
+    value: float, name: str, reasons: dict[str, str], why: str = NOT_FINITE
+) -> float | None:
+    """value as a float if finite; otherwise None, with `why` recorded under `name`."""
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    reasons[name] = why
+    return None
+
+
+def _lerp(low: FloatArray, high: FloatArray, weight: FloatArray) -> FloatArray:
+    """low + w·(high - low), from the nearer end (as numpy.percentile and torch.lerp)."""
+    return np.where(weight < 0.5, low + weight * (high - low), high - (high - low) * (1 - weight))
+
+
+def _positions(count: int) -> tuple[np.ndarray, np.ndarray, FloatArray]:
+    """Lower and upper order-statistic indices and weights of PERCENTILES among `count` values
+    (the "linear" method: position q/100 · (count - 1))."""
+    position = np.asarray(PERCENTILES) / 100.0 * (count - 1)
+    lower = np.floor(position).astype(np.intp)
+    return lower, np.minimum(lower + 1, count - 1), position - lower
+
+
+def percentiles_of_sorted(values: FloatArray) -> tuple[float, ...]:
+    """PERCENTILES of an ascending 1-D array."""
+    lower, upper, weight = _positions(len(values))
+    return tuple(_lerp(values[lower], values[upper], weight).tolist())
+
+
+def percentiles(values: FloatArray) -> tuple[float, ...]:
+    """PERCENTILES of a 1-D array, by partitioning at the order statistics it needs."""
+    lower, upper, weight = _positions(len(values))
+    ordered = np.partition(values, np.union1d(lower, upper))
+    return tuple(_lerp(ordered[lower], ordered[upper], weight).tolist())
+
+
+def histogram(values: FloatArray, bins: int, value_range: tuple[float, float]) -> tuple[int, ...]:
+    """Counts in `bins` equal bins over [low, high] (the last bin closed), as numpy.histogram with
+    `range`, up to rounding for values within an ulp of an edge; values outside are not counted."""
+    low, high = value_range
+    inside = values[(values >= low) & (values <= high)]
+    index = ((inside - low) * (bins / (high - low))).astype(np.intp)
+    np.minimum(index, bins - 1, out=index)
+    return tuple(np.bincount(index, minlength=bins).tolist())
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The distribution fields of one layer at one logged step, and the sorted columns that
+    the next logged step's distribution_shift compares against."""
+
+    mean: float | None
+    variance: float | None
+    unit_percentiles: tuple[float | None, ...]
+    layer_percentiles: tuple[float | None, ...]
+    saturated_fraction: float | None
+    histogram: tuple[int, ...]
+    below_range: int
+    above_range: int
+    distribution_shift: float | None
+    sorted_columns: FloatArray | None
+
+
+def distribution(
+    z: FloatArray,
+    out: FloatArray,
+    *,
+    activation: str,
+    tracked_unit: int,
+    bins: int,
+    value_range: tuple[float, float],
+    previous: FloatArray | None,
+    reasons: dict[str, str],
+) -> Distribution:
+    """The statistics of z (probe rows, units), the input of the nonlinearity, and out = φ(z).
+
+    previous: the sorted columns of z at the last logged step (None at step 0)."""
+    low, high = value_range
+    below = int(np.count_nonzero(z < low))
+    above = int(np.count_nonzero(z > high))
+    counts = histogram(z.ravel(), bins, value_range)
+    if not np.isfinite(z).all():
+        for name in ("mean", "variance", "unit_percentiles", "layer_percentiles",
+                     "saturated_fraction", "distribution_shift"):  # fmt: skip
+            reasons[name] = NOT_FINITE
+        none = (None,) * len(PERCENTILES)
+        return Distribution(None, None, none, none, None, counts, below, above, None, None)
+    saturated: float | None = None
+    if activation == "tanh":
+        saturated = float(np.mean(np.abs(out) >= 1.0 - SATURATION_MARGIN))
+    elif activation == "sigmoid":
+        saturated = float(np.mean(np.abs(out - 0.5) >= 0.5 - SATURATION_MARGIN))
+    else:
+        reasons["saturated_fraction"] = "defined for sigmoid and tanh only"
+    sorted_columns = np.sort(z, axis=0)
+    shift: float | None = None
+    if previous is None:
+        reasons["distribution_shift"] = "no earlier logged step to compare with"
+    else:
+        shift = finite_or_none(
+            float(np.mean(np.abs(sorted_columns - previous))), "distribution_shift", reasons
+        )
+    return Distribution(
+        mean=finite_or_none(float(np.mean(z)), "mean", reasons),
+        variance=finite_or_none(float(np.var(z)), "variance", reasons),
+        unit_percentiles=percentiles_of_sorted(sorted_columns[:, tracked_unit]),
+        layer_percentiles=percentiles(z.ravel()),
+        saturated_fraction=saturated,
+        histogram=counts,
+        below_range=below,
+        above_range=above,
+        distribution_shift=shift,
+        sorted_columns=sorted_columns,
+    )
+
+
+@dataclass(frozen=True)
+class UpdateFields:
+    grad_norm: float | None
+    update_ratio: float | None
+    gradient_shift: float | None
+    gradient_cosine: float | None
+
+
+def update_fields(
+    gradient: FloatArray,
+    shifted_gradient: FloatArray,
+    weight_before: FloatArray,
+    weight_after: FloatArray,
+    reasons: dict[str, str],
+) -> UpdateFields:
+    """‖G‖, ‖ΔW‖/‖W‖, ‖G - G′‖ and cos(G, G′) of one layer's weight (see LayerRecord)."""
+    norm = float(np.linalg.norm(gradient))
+    shifted_norm = float(np.linalg.norm(shifted_gradient))
+    weight_norm = float(np.linalg.norm(weight_before))
+    ratio: float | None = None
+    if weight_norm == 0.0:
+        reasons["update_ratio"] = "the weights were all zero before the update"
+    else:
+        ratio = finite_or_none(
+            float(np.linalg.norm(weight_after - weight_before)) / weight_norm,
+            "update_ratio",
+            reasons,
+        )
+    cosine: float | None = None
+    if norm == 0.0 or shifted_norm == 0.0:
+        reasons["gradient_cosine"] = "a gradient is exactly zero, so it has no direction"
+    elif math.isfinite(norm) and math.isfinite(shifted_norm):
+        cosine = float(np.vdot(gradient, shifted_gradient)) / (norm * shifted_norm)
+        cosine = finite_or_none(min(1.0, max(-1.0, cosine)), "gradient_cosine", reasons)
+    else:
+        reasons["gradient_cosine"] = NOT_FINITE
+    return UpdateFields(
+        grad_norm=finite_or_none(norm, "grad_norm", reasons),
+        update_ratio=ratio,
+        gradient_shift=finite_or_none(
+            float(np.linalg.norm(gradient - shifted_gradient)), "gradient_shift", reasons
+        ),
+        gradient_cosine=cosine,
+    )

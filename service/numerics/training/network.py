@@ -1,0 +1,255 @@
+"""The trained network: parameters in one flat vector, its forward pass and hand-written backward.
+
+Layers l = 1 … L are hidden, L + 1 is the output. With h₀ = x (B, features):
+
+    hidden l:  a_l = h_{l-1} @ W_l + b_l            W_l (fan_in, fan_out), b_l (fan_out,)
+               z_l = norm(a_l)·γ_l + β_l            (or z_l = a_l without normalization)
+               noisy_batch only: z_l ← z_l·s_l + m_l, the step's noise (fan_out,) each
+               h_l = φ(z_l)                         z_l is "the input of the nonlinearity"
+    output:    logits = h_L @ W_{L+1} + b_{L+1}
+    loss:      mean over rows of logsumexp(logits) - logits[y]   (torch's cross_entropy)
+
+Every parameter is a view into one float64 vector, in layer order (W, b, γ, β per layer, γ and
+β only where the layer normalizes; rms has γ only), so the optimizer updates all of them with a
+few vector operations and a gradient at mixed parameters (Santurkar's G′) is one copy away.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.numerics.activations import FloatArray, activation_derivative, apply_activation
+from service.numerics.training.norms import NormCache, RunningStats, norm_backward, norm_forward
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """widths = (features, *hidden, classes); variant is a spec.VARIANTS name."""
+
+    widths: tuple[int, ...]
+    activation: str
+    negative_slope: float
+    variant: str
+    eps: float
+    momentum: float
+    groups: int
+
+    @property
+    def hidden_layers(self) -> int:
+        return len(self.widths) - 2
+
+    @property
+    def norm_kind(self) -> str | None:
+        """The normalization of the hidden layers: None, "batch", "layer", "group" or "rms"."""
+        if self.variant == "none":
+            return None
+        return "batch" if self.variant == "noisy_batch" else self.variant
+
+
+@dataclass
+class LayerParams:
+    """Views of one layer's parameters (or of their gradients) in the flat vector."""
+
+    weight: FloatArray
+    bias: FloatArray
+    scale: FloatArray | None = None
+    shift: FloatArray | None = None
+
+
+class ParameterLayout:
+    """Where each parameter lives in the flat vector; `starts[l]` is layer l's first entry."""
+
+    def __init__(self, architecture: Architecture) -> None:
+        kind = architecture.norm_kind
+        self.shapes: list[list[tuple[int, ...]]] = []
+        self.starts: list[int] = []
+        offset = 0
+        widths = architecture.widths
+        for index in range(len(widths) - 1):
+            fan_in, fan_out = widths[index], widths[index + 1]
+            shapes: list[tuple[int, ...]] = [(fan_in, fan_out), (fan_out,)]
+            if kind is not None and index < architecture.hidden_layers:
+                shapes += [(fan_out,)] if kind == "rms" else [(fan_out,), (fan_out,)]
+            self.starts.append(offset)
+            offset += sum(math.prod(shape) for shape in shapes)
+            self.shapes.append(shapes)
+        self.size = offset
+
+    def views(self, flat: FloatArray) -> list[LayerParams]:
+        layers = []
+        for start, shapes in zip(self.starts, self.shapes, strict=True):
+            arrays = []
+            offset = start
+            for shape in shapes:
+                size = math.prod(shape)
+                arrays.append(flat[offset : offset + size].reshape(shape))
+                offset += size
+            layers.append(LayerParams(*arrays))
+        return layers
+
+
+@dataclass
+class LayerTrace:
+    """What one hidden layer's forward keeps: its input, z, h = φ(z) and the norm cache."""
+
+    inputs: FloatArray
+    z: FloatArray
+    out: FloatArray
+    norm: NormCache | None = None
+    noise_scale: FloatArray | None = None
+
+
+@dataclass
+class Trace:
+    layers: list[LayerTrace]
+    logits: FloatArray
+
+
+Noise = tuple[FloatArray, FloatArray]  # (scale s, shift m), (width,) each
+
+
+def activate(architecture: Architecture, z: FloatArray) -> FloatArray:
+    """φ(z). Sigmoid as torch computes it, 1/(1 + e^(-z)) in three passes (e^(-z) = inf gives
+    exactly 0); the other functions from service.numerics.activations."""
+    if architecture.activation == "sigmoid":
+        out = np.negative(z)
+        with np.errstate(over="ignore"):
+            np.exp(out, out=out)
+        out += 1.0
+        return np.reciprocal(out, out=out)
+    return apply_activation(architecture.activation, z, architecture.negative_slope)
+
+
+def activation_gradient(architecture: Architecture, trace: LayerTrace) -> FloatArray:
+    """φ'(z); from the output for sigmoid (h(1 - h)) and tanh (1 - h²), as torch's autograd."""
+    h = trace.out
+    if architecture.activation == "sigmoid":
+        return h * (1.0 - h)
+    if architecture.activation == "tanh":
+        return 1.0 - h * h
+    return activation_derivative(architecture.activation, trace.z, architecture.negative_slope)
+
+
+def forward(
+    architecture: Architecture,
+    params: list[LayerParams],
+    x: FloatArray,
+    *,
+    training: bool,
+    running: list[RunningStats] | None = None,
+    noise: list[Noise] | None = None,
+) -> Trace:
+    """The forward pass of x (B, features). training: normalize with the batch's statistics
+    (batch norm also updates `running` when given) and apply `noise` (noisy_batch); otherwise
+    batch norm uses `running` and no noise is applied."""
+    kind = architecture.norm_kind
+    layers = []
+    h = x
+    for index in range(architecture.hidden_layers):
+        layer = params[index]
+        a = h @ layer.weight
+        a += layer.bias
+        cache = None
+        noise_scale = None
+        if kind is None:
+            z = a
+        else:
+            assert layer.scale is not None
+            z, cache = norm_forward(
+                kind,
+                a,
+                layer.scale,
+                layer.shift,
+                eps=architecture.eps,
+                groups=architecture.groups,
+                training=training,
+                running=None if running is None else running[index],
+                momentum=architecture.momentum,
+            )
+            if noise is not None and training:
+                noise_scale, noise_shift = noise[index]
+                z *= noise_scale
+                z += noise_shift
+        trace = LayerTrace(h, z, activate(architecture, z), cache, noise_scale)
+        layers.append(trace)
+        h = trace.out
+    output = params[-1]
+    logits = h @ output.weight
+    logits += output.bias
+    return Trace(layers, logits)
+
+
+def _log_normalizer(logits: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(logits - max, exp(logits - max), Σ exp): the shifted softmax's pieces, per row."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        return shifted, exp, exp.sum(axis=1)
+
+
+def mean_cross_entropy(logits: FloatArray, labels: np.ndarray) -> float:
+    """mean_i logsumexp(logits_i) - logits_i[y_i] (torch's cross_entropy); may be non-finite."""
+    shifted, _, sums = _log_normalizer(logits)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.mean(np.log(sums) - shifted[np.arange(len(labels)), labels]))
+
+
+def cross_entropy(logits: FloatArray, labels: np.ndarray) -> tuple[float, FloatArray]:
+    """(mean loss, ∂loss/∂logits); the gradient is (softmax - one_hot(y)) / B."""
+    rows = np.arange(logits.shape[0])
+    shifted, exp, sums = _log_normalizer(logits)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loss = float(np.mean(np.log(sums) - shifted[rows, labels]))
+        exp /= sums[:, None]
+    exp[rows, labels] -= 1.0
+    exp /= logits.shape[0]
+    return loss, exp
+
+
+def accuracy(logits: FloatArray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def backward(
+    architecture: Architecture,
+    params: list[LayerParams],
+    trace: Trace,
+    grad_logits: FloatArray,
+    grads: list[LayerParams],
+    *,
+    lowest_layer: int = 1,
+) -> None:
+    """Write ∂loss/∂(every parameter of layers lowest_layer … L + 1) into `grads` (views of
+    the flat gradient); layers below lowest_layer are left as they are."""
+    kind = architecture.norm_kind
+    hidden = architecture.hidden_layers
+    np.matmul(trace.layers[-1].out.T, grad_logits, out=grads[-1].weight)
+    np.sum(grad_logits, axis=0, out=grads[-1].bias)
+    grad_h = grad_logits @ params[-1].weight.T
+    for index in range(hidden - 1, lowest_layer - 2, -1):
+        layer, grad, cache = params[index], grads[index], trace.layers[index]
+        grad_z = grad_h * activation_gradient(architecture, cache)
+        if kind is None:
+            grad_a = grad_z
+        else:
+            assert layer.scale is not None
+            assert grad.scale is not None
+            assert cache.norm is not None
+            if cache.noise_scale is not None:
+                grad_z *= cache.noise_scale
+            grad_a = norm_backward(
+                kind,
+                grad_z,
+                cache.norm,
+                layer.scale,
+                grad.scale,
+                grad.shift,
+                groups=architecture.groups,
+            )
+        np.matmul(cache.inputs.T, grad_a, out=grad.weight)
+        np.sum(grad_a, axis=0, out=grad.bias)
+        if index >= lowest_layer:
+            grad_h = grad_a @ layer.weight.T
