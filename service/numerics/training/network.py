@@ -2,7 +2,8 @@
 
 Layers l = 1 … L are hidden, L + 1 is the output. With h₀ = x (B, features):
 
-    hidden l:  a_l = h_{l-1} @ W_l + b_l            W_l (fan_in, fan_out), b_l (fan_out,)
+    hidden l:  a_l = h_{l-1} @ W_l + b_l            W_l (fan_in, fan_out), b_l (fan_out,);
+                                                    no b_l before batch norm (ParameterLayout)
                z_l = norm(a_l)·γ_l + β_l            (or z_l = a_l without normalization)
                noisy_batch only: z_l ← z_l·s_l + m_l, the step's noise (fan_out,) each
                h_l = φ(z_l)                         z_l is "the input of the nonlinearity"
@@ -54,40 +55,51 @@ class LayerParams:
     """Views of one layer's parameters (or of their gradients) in the flat vector."""
 
     weight: FloatArray
-    bias: FloatArray
+    bias: FloatArray | None = None
     scale: FloatArray | None = None
     shift: FloatArray | None = None
 
 
 class ParameterLayout:
-    """Where each parameter lives in the flat vector; `starts[l]` is layer l's first entry."""
+    """Where each parameter lives in the flat vector: `entries[l]` lists layer l's (name, shape)
+    in order, `starts[l]` is its first index.
+
+    A hidden layer followed by batch norm has no bias: batch norm subtracts each unit's batch
+    mean, so the bias would cancel exactly and its gradient would be rounding noise (which Adam
+    scales up to steps of size lr). As in the batch normalization paper, β takes its place.
+    """
 
     def __init__(self, architecture: Architecture) -> None:
         kind = architecture.norm_kind
-        self.shapes: list[list[tuple[int, ...]]] = []
+        self.entries: list[list[tuple[str, tuple[int, ...]]]] = []
         self.starts: list[int] = []
         offset = 0
         widths = architecture.widths
         for index in range(len(widths) - 1):
             fan_in, fan_out = widths[index], widths[index + 1]
-            shapes: list[tuple[int, ...]] = [(fan_in, fan_out), (fan_out,)]
-            if kind is not None and index < architecture.hidden_layers:
-                shapes += [(fan_out,)] if kind == "rms" else [(fan_out,), (fan_out,)]
+            hidden = index < architecture.hidden_layers
+            entries: list[tuple[str, tuple[int, ...]]] = [("weight", (fan_in, fan_out))]
+            if not (hidden and kind == "batch"):
+                entries.append(("bias", (fan_out,)))
+            if hidden and kind is not None:
+                entries.append(("scale", (fan_out,)))
+                if kind != "rms":
+                    entries.append(("shift", (fan_out,)))
             self.starts.append(offset)
-            offset += sum(math.prod(shape) for shape in shapes)
-            self.shapes.append(shapes)
+            offset += sum(math.prod(shape) for _, shape in entries)
+            self.entries.append(entries)
         self.size = offset
 
     def views(self, flat: FloatArray) -> list[LayerParams]:
         layers = []
-        for start, shapes in zip(self.starts, self.shapes, strict=True):
-            arrays = []
+        for start, entries in zip(self.starts, self.entries, strict=True):
+            arrays: dict[str, FloatArray] = {}
             offset = start
-            for shape in shapes:
+            for name, shape in entries:
                 size = math.prod(shape)
-                arrays.append(flat[offset : offset + size].reshape(shape))
+                arrays[name] = flat[offset : offset + size].reshape(shape)
                 offset += size
-            layers.append(LayerParams(*arrays))
+            layers.append(LayerParams(**arrays))
         return layers
 
 
@@ -151,7 +163,8 @@ def forward(
     for index in range(architecture.hidden_layers):
         layer = params[index]
         a = h @ layer.weight
-        a += layer.bias
+        if layer.bias is not None:
+            a += layer.bias
         cache = None
         noise_scale = None
         if kind is None:
@@ -178,6 +191,7 @@ def forward(
         h = trace.out
     output = params[-1]
     logits = h @ output.weight
+    assert output.bias is not None
     logits += output.bias
     return Trace(layers, logits)
 
@@ -250,6 +264,7 @@ def backward(
                 groups=architecture.groups,
             )
         np.matmul(cache.inputs.T, grad_a, out=grad.weight)
-        np.sum(grad_a, axis=0, out=grad.bias)
+        if grad.bias is not None:
+            np.sum(grad_a, axis=0, out=grad.bias)
         if index >= lowest_layer:
             grad_h = grad_a @ layer.weight.T

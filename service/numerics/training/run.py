@@ -39,7 +39,11 @@ class TrainingRun(Iterator[StepRecord]):
         for step in self.spec.logged_steps:
             for variant in self.variants:
                 if not variant.finished:
-                    yield variant.advance(step)
+                    # Overflow is part of what a run can show (a diverging variant); the
+                    # records say where values stopped being finite, so no warnings.
+                    with np.errstate(all="ignore"):
+                        record = variant.advance(step)
+                    yield record
         self._exhausted = True
 
     def __next__(self) -> StepRecord:

@@ -50,15 +50,24 @@ class TorchNet(nn.Module):
         super().__init__()
         widths = spec.widths
         self.variant = variant
+        # No bias before batch norm (network.ParameterLayout): the BN paper's layer.
+        batch = variant in ("batch", "noisy_batch")
         self.linears = nn.ModuleList(
-            nn.Linear(widths[i], widths[i + 1], dtype=torch.float64) for i in range(len(widths) - 1)
+            nn.Linear(
+                widths[i],
+                widths[i + 1],
+                bias=not (batch and i < len(spec.hidden_widths)),
+                dtype=torch.float64,
+            )
+            for i in range(len(widths) - 1)
         )
         self.norms = nn.ModuleList(_norm(spec, variant, w) for w in spec.hidden_widths)
         self.activation = _activation(spec)
         with torch.no_grad():
             for index, linear in enumerate(self.linears):
                 linear.weight.copy_(torch.from_numpy(arrays[f"initial_weight_{index + 1}"].T))
-                linear.bias.copy_(torch.from_numpy(arrays[f"initial_bias_{index + 1}"]))
+                if linear.bias is not None:
+                    linear.bias.copy_(torch.from_numpy(arrays[f"initial_bias_{index + 1}"]))
             for index, norm in enumerate(self.norms):
                 if getattr(norm, "weight", None) is not None:
                     norm.weight.copy_(torch.from_numpy(arrays[f"initial_scale_{index + 1}"]))
@@ -106,7 +115,7 @@ def _optimizer(spec: TrainingSpec, model: nn.Module) -> torch.optim.Optimizer:
     )
 
 
-def _noise(
+def noise_rows(
     arrays: dict[str, np.ndarray], row: int, layers: int
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [
@@ -130,8 +139,20 @@ def _restore(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
 def replay(
     spec: TrainingSpec, variant: str, arrays: dict[str, np.ndarray], *, statistics: bool = True
 ) -> Replay:
-    """Train the torch model on the run's batches; at the logged steps recompute the record."""
-    torch.set_default_dtype(torch.float64)
+    """Train the torch model on the run's batches; at the logged steps recompute the record.
+    One torch thread: the tensors are small, and a second thread only waits for a core on a
+    shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _replay(spec, variant, arrays, statistics)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _replay(
+    spec: TrainingSpec, variant: str, arrays: dict[str, np.ndarray], statistics: bool
+) -> Replay:
     model = TorchNet(spec, variant, arrays)
     optimizer = _optimizer(spec, model)
     x_train = torch.from_numpy(arrays["x_train"])
@@ -151,7 +172,7 @@ def replay(
             rows = torch.from_numpy(arrays["batch_indices"][step - 1])
             x, y = x_train[rows], y_train[rows]
             model.train()
-            model.noise = _noise(arrays, step - 1, layers) if noisy else None
+            model.noise = noise_rows(arrays, step - 1, layers) if noisy else None
             optimizer.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
@@ -174,7 +195,7 @@ def replay(
                 record[f"{split}_loss"] = F.cross_entropy(logits, ys).item()
                 record[f"{split}_accuracy"] = (logits.argmax(1) == ys).double().mean().item()
             model.train()
-            model.noise = _noise(arrays, step, layers) if noisy else None
+            model.noise = noise_rows(arrays, step, layers) if noisy else None
             saved = _buffers(model)
             model(probe)
             _restore(model, saved)
