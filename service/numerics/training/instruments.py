@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.numerics.activations import FloatArray
-from service.numerics.training.records import PERCENTILES, SATURATION_MARGIN
+from service.numerics.training.records import PERCENTILES, SATURATION_THRESHOLDS
 
 NOT_FINITE = "not finite: the values overflowed"
 
@@ -47,21 +47,18 @@ def percentiles_of_sorted(values: FloatArray) -> tuple[float, ...]:
     return tuple(_lerp(values[lower], values[upper], weight).tolist())
 
 
-def percentiles(values: FloatArray) -> tuple[float, ...]:
-    """PERCENTILES of a 1-D array, by partitioning at the order statistics it needs."""
-    lower, upper, weight = _positions(len(values))
-    ordered = np.partition(values, np.union1d(lower, upper))
-    return tuple(_lerp(ordered[lower], ordered[upper], weight).tolist())
-
-
-def histogram(values: FloatArray, bins: int, value_range: tuple[float, float]) -> tuple[int, ...]:
-    """Counts in `bins` equal bins over [low, high] (the last bin closed), as numpy.histogram with
-    `range`, up to rounding for values within an ulp of an edge; values outside are not counted."""
+def histogram(
+    ascending: FloatArray, bins: int, value_range: tuple[float, float]
+) -> tuple[tuple[int, ...], int, int]:
+    """(counts, below, above) of an ascending 1-D array: counts in the bins [e_k, e_k+1) with
+    e = linspace(low, high, bins + 1), the last bin closed (as numpy.histogram with `range`);
+    below / above count the values < low and > high."""
     low, high = value_range
-    inside = values[(values >= low) & (values <= high)]
-    index = ((inside - low) * (bins / (high - low))).astype(np.intp)
-    np.minimum(index, bins - 1, out=index)
-    return tuple(np.bincount(index, minlength=bins).tolist())
+    edges = np.linspace(low, high, bins + 1)
+    positions = np.searchsorted(ascending, edges, side="left")
+    positions[-1] = np.searchsorted(ascending, high, side="right")
+    counts = np.diff(positions)
+    return tuple(counts.tolist()), int(positions[0]), int(len(ascending) - positions[-1])
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,6 @@ class Distribution:
 
 def distribution(
     z: FloatArray,
-    out: FloatArray,
     *,
     activation: str,
     tracked_unit: int,
@@ -92,26 +88,26 @@ def distribution(
     previous: FloatArray | None,
     reasons: dict[str, str],
 ) -> Distribution:
-    """The statistics of z (probe rows, units), the input of the nonlinearity, and out = φ(z).
-
-    previous: the sorted columns of z at the last logged step (None at step 0)."""
-    low, high = value_range
-    below = int(np.count_nonzero(z < low))
-    above = int(np.count_nonzero(z > high))
-    counts = histogram(z.ravel(), bins, value_range)
-    if not np.isfinite(z).all():
+    """The statistics of z (probe rows, units), the input of the nonlinearity; `previous` holds
+    z's sorted columns at the last logged step (None at step 0). Two sorts: of all values (the
+    layer's percentiles, histogram, saturation by binary search) and of each column (the
+    tracked unit's percentiles, the Wasserstein distance)."""
+    ascending = np.sort(z, axis=None)
+    counts, below, above = histogram(ascending, bins, value_range)
+    if not (math.isfinite(ascending[0]) and math.isfinite(ascending[-1])):  # NaN sorts last
         for name in ("mean", "variance", "unit_percentiles", "layer_percentiles",
                      "saturated_fraction", "distribution_shift"):  # fmt: skip
             reasons[name] = NOT_FINITE
         none = (None,) * len(PERCENTILES)
         return Distribution(None, None, none, none, None, counts, below, above, None, None)
     saturated: float | None = None
-    if activation == "tanh":
-        saturated = float(np.mean(np.abs(out) >= 1.0 - SATURATION_MARGIN))
-    elif activation == "sigmoid":
-        saturated = float(np.mean(np.abs(out - 0.5) >= 0.5 - SATURATION_MARGIN))
-    else:
+    threshold = SATURATION_THRESHOLDS.get(activation)
+    if threshold is None:
         reasons["saturated_fraction"] = "defined for sigmoid and tanh only"
+    else:
+        inside = np.searchsorted(ascending, [-threshold, threshold], side="right")
+        inside[1] = np.searchsorted(ascending, threshold, side="left")
+        saturated = float(len(ascending) - (inside[1] - inside[0])) / len(ascending)
     sorted_columns = np.sort(z, axis=0)
     shift: float | None = None
     if previous is None:
@@ -124,7 +120,7 @@ def distribution(
         mean=finite_or_none(float(np.mean(z)), "mean", reasons),
         variance=finite_or_none(float(np.var(z)), "variance", reasons),
         unit_percentiles=percentiles_of_sorted(sorted_columns[:, tracked_unit]),
-        layer_percentiles=percentiles(z.ravel()),
+        layer_percentiles=percentiles_of_sorted(ascending),
         saturated_fraction=saturated,
         histogram=counts,
         below_range=below,

@@ -10,14 +10,19 @@ to it (step s, which used batch s and the parameters θ_{s-1}); see trainer.py f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 PERCENTILES = (15.0, 50.0, 85.0)
-# The input of a sigmoid or tanh counts as saturated where the output is within this margin
-# of the function's bounds: |tanh(z)| >= 0.99 (|z| >= 2.647), sigmoid(z) <= 0.01 or >= 0.99
-# (|z| >= 4.595) -- where φ' has dropped below 2% (tanh) and 4% (sigmoid) of its maximum.
+# The input z of a sigmoid or tanh counts as saturated where the output is within 0.01 of the
+# function's bounds: |z| >= atanh(0.99) = 2.647 for tanh, |z| >= logit(0.99) = ln 99 = 4.595 for
+# sigmoid -- where φ' has dropped below 2% (tanh) and 4% (sigmoid) of its maximum.
 SATURATION_MARGIN = 0.01
+SATURATION_THRESHOLDS = {
+    "tanh": math.atanh(1.0 - SATURATION_MARGIN),
+    "sigmoid": math.log((1.0 - SATURATION_MARGIN) / SATURATION_MARGIN),
+}
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,12 @@ class LayerRecord:
     unit_percentiles     15th/50th/85th percentiles of the tracked unit's values over the probe
                          rows (linear interpolation, as numpy.percentile and torch.quantile)
     layer_percentiles    the same over all probe rows and units
-    saturated_fraction   share of values where φ is saturated (SATURATION_MARGIN), sigmoid and
-                         tanh only
-    histogram            counts in histogram_bins equal bins over histogram_range (spec); values
-                         outside are counted in below_range / above_range
+    saturated_fraction   share of values with |z| >= SATURATION_THRESHOLDS[activation]
+                         (sigmoid and tanh only)
+    histogram            counts in histogram_bins equal bins [e_k, e_k+1) over histogram_range
+                         (spec; the last bin also holds high), edges = linspace(low, high,
+                         bins + 1) as numpy.histogram; values outside are counted in
+                         below_range / above_range
     distribution_shift   ICS (a): Σ_units W₁(z_unit now, z_unit at the previous logged step) / C,
                          the mean over units of the 1-D Wasserstein-1 distance between the two
                          empirical distributions of the unit over the probe rows

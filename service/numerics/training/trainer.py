@@ -34,7 +34,6 @@ from service.numerics.training.network import (
     Architecture,
     Noise,
     ParameterLayout,
-    Trace,
     accuracy,
     backward,
     cross_entropy,
@@ -85,7 +84,12 @@ class VariantRun:
             else None
         )
         self.probe_x = draws.dataset.x_train[draws.probe_indices]
-        self.probe_y = draws.dataset.y_train[draws.probe_indices]
+        # Evaluation runs the probe rows (the train_* figures) and the test split in one
+        # forward: with running statistics every row is normalized on its own.
+        self.eval_x = np.vstack([self.probe_x, draws.dataset.x_test])
+        self.eval_y = np.concatenate(
+            [draws.dataset.y_train[draws.probe_indices], draws.dataset.y_test]
+        )
         self.batch_loss = np.full(spec.steps, np.nan)
         self.step = 0
         self.diverged_at: int | None = None
@@ -140,16 +144,24 @@ class VariantRun:
         values = self.batch_loss[first - 1 : last].tolist()
         return tuple(v if math.isfinite(v) else None for v in values)
 
-    def _evaluate(
-        self, split: str, x: FloatArray, y: np.ndarray, reasons: dict[str, str]
-    ) -> tuple[float | None, float | None, Trace]:
-        """Loss and accuracy of (x, y) in evaluation mode, and the forward's trace."""
-        trace = forward(self.architecture, self.params, x, training=False, running=self.running)
-        loss = finite_or_none(mean_cross_entropy(trace.logits, y), f"{split}_loss", reasons)
-        if np.isfinite(trace.logits).all():
-            return loss, accuracy(trace.logits, y), trace
-        reasons[f"{split}_accuracy"] = "the logits are not finite"
-        return loss, None, trace
+    def _evaluate(self, reasons: dict[str, str]) -> tuple[list[float | None], list[FloatArray]]:
+        """[train_loss, train_accuracy, test_loss, test_accuracy] in evaluation mode (train over
+        the probe rows), and each hidden layer's z on the probe rows."""
+        trace = forward(
+            self.architecture, self.params, self.eval_x, training=False, running=self.running
+        )
+        probe = len(self.probe_x)
+        figures: list[float | None] = []
+        for split, rows in (("train", slice(0, probe)), ("test", slice(probe, None))):
+            logits, labels = trace.logits[rows], self.eval_y[rows]
+            loss = mean_cross_entropy(logits, labels)
+            figures.append(finite_or_none(loss, f"{split}_loss", reasons))
+            if np.isfinite(logits).all():
+                figures.append(accuracy(logits, labels))
+            else:
+                figures.append(None)
+                reasons[f"{split}_accuracy"] = "the logits are not finite"
+        return figures, [layer.z[:probe] for layer in trace.layers]
 
     def _shifted_gradients(
         self, before: FloatArray, batch: tuple[FloatArray, np.ndarray], step: int
@@ -185,16 +197,14 @@ class VariantRun:
     ) -> StepRecord:
         spec = self.spec
         reasons: dict[str, str] = {}
-        data = self.draws.dataset
-        train_loss, train_accuracy, probe = self._evaluate(
-            "train", self.probe_x, self.probe_y, reasons
-        )
-        test_loss, test_accuracy, _ = self._evaluate("test", data.x_test, data.y_test, reasons)
+        figures, probe_z = self._evaluate(reasons)
+        train_loss, train_accuracy, test_loss, test_accuracy = figures
         if self.architecture.norm_kind == "batch":
             # Training mode differs from evaluation only where batch statistics (and noise) are.
-            probe = forward(
+            trace = forward(
                 self.architecture, self.params, self.probe_x, training=True, noise=self.noise(step)
             )
+            probe_z = [layer.z for layer in trace.layers]
         hidden = self.architecture.hidden_layers
         reasons_by_layer: list[dict[str, str]] = [{} for _ in range(hidden)]
         updates: list[UpdateFields | None] = [None] * hidden
@@ -207,10 +217,9 @@ class VariantRun:
                 for i in range(hidden)
             ]  # fmt: skip
         layers = []
-        for index, trace in enumerate(probe.layers):
+        for index, z in enumerate(probe_z):
             found = distribution(
-                trace.z,
-                trace.out,
+                z,
                 activation=spec.activation,
                 tracked_unit=spec.tracked_unit,
                 bins=spec.histogram_bins,

@@ -5,6 +5,7 @@ statistics recomputed from torch's own tensors."""
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -219,7 +220,6 @@ def _distribution(
     spec: TrainingSpec, z: torch.Tensor, now: torch.Tensor, before: torch.Tensor | None
 ) -> dict[str, object]:
     low, high = spec.histogram_range
-    out = {"linear": z}.get(spec.activation)
     figures: dict[str, object] = {
         "mean": z.mean().item(),
         "variance": z.var(unbiased=False).item(),
@@ -230,15 +230,10 @@ def _distribution(
         "above_range": int((z > high).sum()),
         "distribution_shift": None if before is None else (now - before).abs().mean().item(),
     }
-    if spec.activation == "sigmoid":
-        figures["saturated_fraction"] = (
-            ((torch.sigmoid(z) - 0.5).abs() >= 0.49).double().mean().item()
-        )
-    elif spec.activation == "tanh":
-        figures["saturated_fraction"] = (torch.tanh(z).abs() >= 0.99).double().mean().item()
-    else:
-        figures["saturated_fraction"] = None
-    del out
+    threshold = {"sigmoid": math.log(99.0), "tanh": math.atanh(0.99)}.get(spec.activation)
+    figures["saturated_fraction"] = (
+        None if threshold is None else (z.abs() >= threshold).double().mean().item()
+    )
     return figures
 
 
