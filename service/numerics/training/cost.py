@@ -1,18 +1,19 @@
 """What a training run costs, in work and in memory, before it runs.
 
 Work counts multiply-adds, with S = Σ_l fan_in·fan_out over the L + 1 layers, H = Σ hidden
-widths, P the parameter count, B the batch size, N the rows of both splits, Q the probe rows:
+widths, P the parameter count, B the batch size, T the test rows, Q the probe rows:
 
     per step          3·B·S (forward, ∂W, ∂input) + 20·B·H (normalization, activation and their
                       derivatives) + 6·P (optimizer)
-    per logged step   (N + Q)·S (evaluation and probe forwards) + (L - 1)·3·B·S (G′, Santurkar)
+    per logged step   (2·Q + T)·S (the evaluation forward of the probe rows and the test split,
+                      and batch norm's training-mode probe forward) + (L - 1)·3·B·S (G′)
     run               variants · (steps · per step + logged steps · per logged step)
 
 The issue's simpler measure, steps × batch × S, is the first term over 3; this one also charges
 the evaluation and instrumentation, which dominate when log_every is small.
 
 Memory counts the float64 arrays the run keeps: per variant the parameters, gradients and
-optimizer state (5·P), one forward's traces at the largest row count (evaluation: 4·N·H), the
+optimizer state (5·P), one forward's traces at the largest row count (evaluation: 4·(Q + T)·H), the
 batch losses, the records (logged steps · L · (bins + 20)); shared: the data, the batch indices
 (steps·B) and the noise (2·(steps + 1)·H, noisy_batch only).
 """
@@ -47,9 +48,10 @@ def training_cost(spec: TrainingSpec) -> TrainingCost:
     logged = len(spec.logged_steps)
     variants = len(spec.variants)
     per_step = 3 * batch * products + 20 * batch * hidden_units + 6 * params
-    per_log = (rows + spec.probe_size) * products + (layers - 1) * 3 * batch * products
+    evaluated = spec.probe_size + spec.dataset.test_rows
+    per_log = (evaluated + spec.probe_size) * products + (layers - 1) * 3 * batch * products
     work = variants * (spec.steps * per_step + logged * per_log)
-    per_variant = 5 * params + 4 * max(rows, batch) * hidden_units + spec.steps
+    per_variant = 5 * params + 4 * max(evaluated, batch) * hidden_units + spec.steps
     records = logged * layers * (spec.histogram_bins + 20)
     noise = 2 * (spec.steps + 1) * hidden_units if "noisy_batch" in spec.variants else 0
     shared = rows * (spec.dataset.features + 1) + spec.steps * batch + noise

@@ -235,13 +235,16 @@ def backward(
     grads: list[LayerParams],
     *,
     lowest_layer: int = 1,
+    lowest_weight_only: bool = False,
 ) -> None:
     """Write ∂loss/∂(every parameter of layers lowest_layer … L + 1) into `grads` (views of
-    the flat gradient); layers below lowest_layer are left as they are."""
+    the flat gradient); layers below lowest_layer are left as they are. lowest_weight_only:
+    of the weight and bias gradients, make only lowest_layer's (all that G′ needs)."""
     kind = architecture.norm_kind
     hidden = architecture.hidden_layers
-    np.matmul(trace.layers[-1].out.T, grad_logits, out=grads[-1].weight)
-    np.sum(grad_logits, axis=0, out=grads[-1].bias)
+    if not lowest_weight_only:
+        np.matmul(trace.layers[-1].out.T, grad_logits, out=grads[-1].weight)
+        np.sum(grad_logits, axis=0, out=grads[-1].bias)
     grad_h = grad_logits @ params[-1].weight.T
     for index in range(hidden - 1, lowest_layer - 2, -1):
         layer, grad, cache = params[index], grads[index], trace.layers[index]
@@ -263,8 +266,9 @@ def backward(
                 grad.shift,
                 groups=architecture.groups,
             )
-        np.matmul(cache.inputs.T, grad_a, out=grad.weight)
-        if grad.bias is not None:
-            np.sum(grad_a, axis=0, out=grad.bias)
+        if not lowest_weight_only or index == lowest_layer - 1:
+            np.matmul(cache.inputs.T, grad_a, out=grad.weight)
+            if grad.bias is not None:
+                np.sum(grad_a, axis=0, out=grad.bias)
         if index >= lowest_layer:
             grad_h = grad_a @ layer.weight.T

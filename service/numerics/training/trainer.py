@@ -182,7 +182,13 @@ class VariantRun:
             )
             _, grad_logits = cross_entropy(trace.logits, y)
             backward(
-                self.architecture, mixed_params, trace, grad_logits, scratch, lowest_layer=index + 1
+                self.architecture,
+                mixed_params,
+                trace,
+                grad_logits,
+                scratch,
+                lowest_layer=index + 1,
+                lowest_weight_only=True,
             )
             shifted.append(scratch[index].weight.copy())
         return shifted
