@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from service.numerics.activations import check_activation
 from service.numerics.errors import NumericsError
 from service.numerics.initializers import INIT_SCHEMES, check_scheme, default_gain
+from service.numerics.initializers import weight_variance as scheme_weight_variance
 from service.numerics.training.datasets import DatasetSpec, build_dataset_spec
 
 NORMALIZATIONS: Final = ("none", "batch", "layer", "group", "rms")
@@ -92,7 +93,7 @@ class TrainingSpec:
     probe_size: int
     histogram_bins: int
     histogram_range: tuple[float, float]
-    variants: tuple[str, ...] = field(default=())
+    variants: tuple[str, ...]
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -343,6 +344,6 @@ def build_training_spec(
 
 
 def _scheme_variance(init: str, widths: Sequence[int], gain: float) -> list[float]:
-    from service.numerics.initializers import weight_variance
-
-    return [weight_variance(init, widths[i], widths[i + 1], gain) for i in range(len(widths) - 1)]
+    return [
+        scheme_weight_variance(init, widths[i], widths[i + 1], gain) for i in range(len(widths) - 1)
+    ]

@@ -161,7 +161,7 @@ def test_cost_grows_with_every_size(
     assert cost >= steps * s  # the measure, steps × batch × Σ fan_in·fan_out
     assert _cost(**{**base, "steps": steps + 1}) > cost
     assert _cost(**{**base, "hidden_widths": [width + 1, width]}) > cost
-    assert _cost(**{**base, "dataset": {**base["dataset"], "samples": samples + 4}}) > cost
+    assert _cost(**{**base, "dataset": {**base["dataset"], "samples": samples + 8}}) > cost
     assert _cost(**{**base, "compare": ["batch"]}) > cost
     if base["batch_size"] < samples // 2:
         assert _cost(**{**base, "batch_size": base["batch_size"] + 1}) > cost
