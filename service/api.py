@@ -42,6 +42,9 @@ class ProblemSchema(ma.Schema):
         metadata={"description": "Offending fields, each with its messages (validation only)"}
     )
     limit = ma.fields.Dict(metadata={"description": "The limit that was exceeded: name, value"})
+    cost = ma.fields.Float(
+        metadata={"description": "What the refused request would cost, in the limit's unit"}
+    )
 
 
 class StrictJSONParser(FlaskParser):

@@ -124,8 +124,12 @@ def _check_fans(fan_in: int, fan_out: int) -> None:
         check_scalar(value, name, int, min_val=1)
 
 
+# gain² must stay a finite double with room for the division by the fan: gain ≤ 1e150.
+MAX_GAIN = 1e150
+
+
 def _check_gain(gain: float) -> None:
-    check_scalar(gain, "gain", float, min_val=0.0, include_boundaries="neither")
+    check_scalar(gain, "gain", float, min_val=0.0, max_val=MAX_GAIN, include_boundaries="right")
 
 
 def weight_variance(scheme: str, fan_in: int, fan_out: int, gain: float) -> float:

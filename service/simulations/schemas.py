@@ -10,7 +10,7 @@ from webargs.fields import DelimitedList
 
 from service.fields import StrictBoolean, StrictFloat, StrictInteger
 from service.numerics.activations import ACTIVATIONS
-from service.numerics.initializers import INIT_SCHEMES
+from service.numerics.initializers import INIT_SCHEMES, MAX_GAIN
 
 MODES = ("analytic", "monte_carlo")
 NORMALIZATIONS = ("batch", "layer", "rms")
@@ -41,7 +41,7 @@ def _propagation_fields(strict: bool) -> dict[str, ma.fields.Field[Any]]:
         ),
         "init": ma.fields.String(validate=ma.validate.OneOf(INIT_SCHEMES)),
         "gain": number(
-            validate=ma.validate.Range(min=0, min_inclusive=False),
+            validate=ma.validate.Range(min=0, min_inclusive=False, max=MAX_GAIN),
             metadata={"description": "With init; default: calculate_gain(activation)"},
         ),
         "input_variance": number(load_default=1.0, validate=ma.validate.Range(min=0)),

@@ -16,6 +16,7 @@ from service.numerics.gaussian import gaussian_moments
 from service.numerics.initializers import (
     GELU_GAIN,
     INIT_SCHEMES,
+    MAX_GAIN,
     calculate_gain,
     default_gain,
     init_scheme_table,
@@ -165,3 +166,9 @@ def test_variance_scales_with_gain_squared(
         gain**2 * base, rel=1e-14
     )
     assert 0.0 < base <= 1.0
+
+
+def test_largest_gain_keeps_the_variance_finite() -> None:
+    assert math.isfinite(weight_variance("xavier_normal", 1, 1, MAX_GAIN))
+    with pytest.raises(NumericsError, match="gain must be in"):
+        weight_variance("he_normal", 10, 10, 1.7e308)

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service import create_app
+from service.api import ProblemSchema
 from service.config import Settings
 
 LESSON = "/v1/simulations/propagation"
@@ -124,7 +125,9 @@ def test_over_expensive_monte_carlo_is_422_naming_the_limit(settings: Settings) 
     )
     assert response.status_code == 422
     assert response.json["limit"] == {"name": "MAX_SIMULATION_COST", "value": 1e6}
+    assert response.json["cost"] == 100**2 * 10 * 100
     assert "MAX_SIMULATION_COST" in response.json["detail"]
+    assert ProblemSchema().validate(response.json) == {}  # every member is documented
 
 
 def test_analytic_depth_limit(settings: Settings) -> None:
@@ -141,6 +144,7 @@ def test_analytic_depth_limit(settings: Settings) -> None:
         ({"depth": 3, "width": 10, "weight_variance": -1}, "weight_variance"),
         ({"depth": 3, "width": 10, "weight_variance": 1, "activation": "swish"}, "activation"),
         ({"depth": 3, "width": 10, "init": "kaiming"}, "init"),
+        ({"depth": 3, "width": 10, "init": "he_normal", "gain": 1.7e308}, "gain"),
         ({"depth": "3", "width": 10, "weight_variance": 1}, "depth"),
         ({"depth": 3, "width": 10, "weight_variance": "1"}, "weight_variance"),
         ({"depth": 3, "width": 10}, "weight_variance"),
