@@ -36,8 +36,7 @@ PREFIX: Final = "activation-lab:training:"
 
 
 def _numerics_fingerprint() -> bytes:
-    """A digest of the training numerics' source (read once per key computation is too often:
-    the caller keeps it)."""
+    """A digest of the training numerics' source files (RunKeys reads them once, at app start)."""
     from service.numerics import training
 
     digest = hashlib.sha256()
