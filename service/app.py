@@ -42,6 +42,7 @@ from service.ratelimit import install_rate_limits
 from service.security import install_security_headers
 from service.simulations.routes import blp as simulations_blp
 from service.simulations.services import answer_cache
+from service.simulations.training import trainer
 from service.webpage import blp as web_blp
 from service.xapi.forwarding import XAPI_STATEMENTS, StatementForwarder
 from service.xapi.routes import blp as xapi_blp
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     quiz_read_model.attach(database.sessionmaker, database.read_sessionmaker)
     app.extensions["quiz_read_model"] = quiz_read_model
     app.extensions["simulation_answers"] = answer_cache(enabled=settings.caches_enabled)
+    app.extensions["trainer"] = trainer(settings)
     app.extensions["migration_heads"] = migration_heads()
     app.extensions["seeders"] = [seed_bank]
     _wire_integrations(app, settings)

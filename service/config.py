@@ -88,6 +88,10 @@ class Settings:
     max_array_depth: int = 8  # MAX_ARRAY_DEPTH, nesting of submitted lists
     max_simulation_cost: float = 2e10  # MAX_SIMULATION_COST, width² · depth · batch
     max_analytic_depth: int = 100_000  # MAX_ANALYTIC_DEPTH
+    max_training_cost: float = 5e10
+    # MAX_TRAINING_COST, multiply-adds of a training run (numerics/training/cost.py; ~1e10 a
+    # core-second on these machines: the 3x100 digits run of 1,000 steps costs 1.1e10 a variant)
+    max_training_memory: int = 512 * 1024 * 1024  # MAX_TRAINING_MEMORY, bytes a run may hold
     max_page_size: int = 100  # MAX_PAGE_SIZE
     open_registration: bool = True  # OPEN_REGISTRATION
     token_ttl_seconds: int = 30 * 24 * 3600  # TOKEN_TTL_SECONDS, learner bearer tokens
@@ -136,6 +140,7 @@ class Settings:
             "MAX_ARRAY_ELEMENTS": "max_array_elements",
             "MAX_ARRAY_DEPTH": "max_array_depth",
             "MAX_ANALYTIC_DEPTH": "max_analytic_depth",
+            "MAX_TRAINING_MEMORY": "max_training_memory",
             "MAX_PAGE_SIZE": "max_page_size",
             "TOKEN_TTL_SECONDS": "token_ttl_seconds",
             "LTI_TOKEN_TTL_SECONDS": "lti_token_ttl_seconds",
@@ -159,10 +164,9 @@ class Settings:
             values["quiz_cache_seconds"] = _parse_number(
                 "QUIZ_CACHE_SECONDS", env["QUIZ_CACHE_SECONDS"], float
             )
-        if env.get("MAX_SIMULATION_COST"):
-            values["max_simulation_cost"] = _parse_number(
-                "MAX_SIMULATION_COST", env["MAX_SIMULATION_COST"], float
-            )
+        for name in ("MAX_SIMULATION_COST", "MAX_TRAINING_COST"):
+            if env.get(name):
+                values[name.lower()] = _parse_number(name, env[name], float)
         for name, attr in booleans.items():
             if name in env:
                 values[attr] = _parse_bool(name, env[name])

@@ -23,6 +23,7 @@ def test_environment_is_parsed() -> None:
             "SECRET_KEY": "s",
             "MAX_CONTENT_LENGTH": "1024",
             "MAX_SIMULATION_COST": "1e9",
+            "MAX_TRAINING_COST": "2e9",
             "QUIZ_CACHE_SECONDS": "0.25",
             "OPEN_REGISTRATION": "false",
             "CORS_ORIGINS": "https://a.example, https://b.example",
@@ -33,6 +34,7 @@ def test_environment_is_parsed() -> None:
     assert settings.port == 9000
     assert settings.max_content_length == 1024
     assert settings.max_simulation_cost == 1e9
+    assert settings.max_training_cost == 2e9
     assert settings.quiz_cache_seconds == 0.25
     assert settings.open_registration is False
     assert settings.cors_origins == ("https://a.example", "https://b.example")

@@ -293,11 +293,15 @@ def load_npz(
 
 
 def dump_npz(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """Serialize {name: array} to uncompressed .npz bytes (never pickled)."""
+    """Serialize {name: array} to uncompressed .npz bytes (never pickled); the same arrays
+    give the same bytes."""
     stream = io.BytesIO()
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, array in arrays.items():
             if not name or "/" in name:
                 raise NumericsError(f"array name {name!r} is not a plain file name", "arrays")
-            archive.writestr(f"{name}.npy", dump_npy(array))
+            # A fixed timestamp (zip's epoch), so that equal arrays give equal bytes.
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member.external_attr = 0o600 << 16
+            archive.writestr(member, dump_npy(array))
     return stream.getvalue()

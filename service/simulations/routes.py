@@ -1,15 +1,15 @@
-"""/v1/simulations: variance propagation, init schemes and mean-field theory."""
+"""/v1/simulations: variance propagation, init schemes, mean-field theory and training."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, after_this_request, current_app
+from flask import Response, after_this_request, current_app, request
 from flask.views import MethodView
 
 from service.api import Blueprint
 from service.settings_access import settings
-from service.simulations import schemas, services
+from service.simulations import schemas, services, training, training_schemas
 
 blp = Blueprint(
     "simulations",
@@ -98,3 +98,41 @@ class MeanFieldGrid(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """A phase diagram: the mean-field point over a grid of σ_b² × σ_w²."""
         return services.mean_field_phase_diagram(body)
+
+
+@blp.route("/training")
+class Training(MethodView):
+    @blp.arguments(training_schemas.TrainingRequestSchema)
+    @blp.response(200, training_schemas.TrainingResultSchema)
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type=training.EVENT_STREAM,
+        schema={"type": "string"},
+        description="Accept: text/event-stream: `start`, one `step` per record as it is "
+        "computed, `summary` (and `error` with a problem document if the run fails)",
+    )
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type=training.NPZ,
+        schema={"type": "string", "format": "binary"},
+        description="Accept: application/x-npz: what a script needs to replay the run "
+        "(x_train, y_train, x_test, y_test, batch_indices, batch_loss, initial_weight_l, "
+        "initial_bias_l, initial_scale_l, initial_shift_l) and the logged history",
+    )
+    @blp.problems(400, 406, 413, 415, 422)
+    def post(self, body: dict[str, Any]) -> Response:
+        """Train a small classifier and watch each layer's input drift (internal covariate
+        shift), with and without normalization (`compare`).
+
+        Runs costing more than MAX_TRAINING_COST multiply-adds are refused with 422. The same
+        spec gives the same bytes; concurrent identical requests share one run."""
+        config = settings()
+        answer = training.train(
+            body,
+            training.representation(request.accept_mimetypes),
+            training.TrainingLimits(config.max_training_cost, config.max_training_memory),
+            current_app.extensions["trainer"],
+        )
+        return Response(answer.body, mimetype=answer.mimetype, headers=dict(answer.headers))
