@@ -94,6 +94,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # CORS_ORIGINS, comma-separated
     frame_ancestors: str = "*"  # FRAME_ANCESTORS: who may frame the lesson page (LMSs do)
     redis_url: str | None = None  # REDIS_URL
+    trusted_proxy_count: int = 0
+    # TRUSTED_PROXY_COUNT: reverse proxies in front that append to X-Forwarded-For (nginx: 1)
     rate_limits_enabled: bool = True  # RATE_LIMITS_ENABLED
     rate_limit_registration: str = "60 per minute"  # RATE_LIMIT_REGISTRATION, per address
     rate_limit_attempts: str = "120 per minute"  # RATE_LIMIT_ATTEMPTS, per learner
@@ -141,6 +143,7 @@ class Settings:
             "LTI_TOKEN_TTL_SECONDS": "lti_token_ttl_seconds",
             "DB_POOL_SIZE": "db_pool_size",
             "DB_CONNECT_TIMEOUT": "db_connect_timeout",
+            "TRUSTED_PROXY_COUNT": "trusted_proxy_count",
         }
         booleans = {
             "OPEN_REGISTRATION": "open_registration",
