@@ -64,6 +64,16 @@ def _parse_log_level(name: str, raw: str) -> str:
     return level
 
 
+APP_ENVS = ("production", "development")
+
+
+def _parse_app_env(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in APP_ENVS:
+        raise ConfigError(f"{name} must be one of {', '.join(APP_ENVS)}, got {raw!r}")
+    return value
+
+
 def _parse_number(name: str, raw: str, kind: type[int] | type[float]) -> Any:
     try:
         value = kind(float(raw)) if kind is int else kind(raw)
@@ -108,6 +118,9 @@ class Settings:
     # QUIZ_CACHE_SECONDS, how long a process serves a quiz GET from memory (0: always ask the DB)
     lti_token_ttl_seconds: int = 4 * 3600  # LTI_TOKEN_TTL_SECONDS, learner tokens of LTI launches
     public_base_url: str | None = None  # PUBLIC_BASE_URL, for LTI registration JSON
+    app_env: str = "production"
+    # APP_ENV: production, or development (`make run`), where URLs the service writes may come
+    # from the request's Host header when PUBLIC_BASE_URL is unset
     log_level: str = "INFO"  # LOG_LEVEL
     prometheus_multiproc_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR (gunicorn sets it)
     db_pool_size: int = 5  # DB_POOL_SIZE
@@ -153,6 +166,8 @@ class Settings:
         for name, attr in strings.items():
             if env.get(name):
                 values[attr] = env[name]
+        if env.get("APP_ENV"):
+            values["app_env"] = _parse_app_env("APP_ENV", env["APP_ENV"])
         if env.get("LOG_LEVEL"):
             values["log_level"] = _parse_log_level("LOG_LEVEL", env["LOG_LEVEL"])
         for name, attr in integers.items():
@@ -179,6 +194,10 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with some fields replaced (tests use this)."""
         return replace(self, **overrides)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
 
     @property
     def is_sqlite(self) -> bool:
