@@ -119,7 +119,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(web_blp)
     app.register_blueprint(lti_browser_blp)
     app.extensions["limiter"] = install_rate_limits(app, settings, verified_principal_key)
-    install_metrics(app, settings.prometheus_multiproc_dir, collectors=[OutboxBacklog(app)])
+    install_metrics(
+        app,
+        settings.prometheus_multiproc_dir,
+        collectors=[OutboxBacklog(app)],
+        token=settings.metrics_token,
+    )
     register_cli(app, [db_cli, keys_cli, lti_cli, outbox_cli])
     return app
 

@@ -123,6 +123,8 @@ class Settings:
     # from the request's Host header when PUBLIC_BASE_URL is unset
     log_level: str = "INFO"  # LOG_LEVEL
     prometheus_multiproc_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR (gunicorn sets it)
+    metrics_token: str | None = field(default=None, repr=False)
+    # METRICS_TOKEN: the bearer token GET /metrics asks for (unset: no metrics, 404)
     db_pool_size: int = 5  # DB_POOL_SIZE
     db_connect_timeout: int = 3  # DB_CONNECT_TIMEOUT, seconds
     testing: bool = False
@@ -140,6 +142,7 @@ class Settings:
             "XAPI_LRS_AUTH": "xapi_lrs_auth",
             "PUBLIC_BASE_URL": "public_base_url",
             "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
+            "METRICS_TOKEN": "metrics_token",
             "FRAME_ANCESTORS": "frame_ancestors",
             "RATE_LIMIT_REGISTRATION": "rate_limit_registration",
             "RATE_LIMIT_ATTEMPTS": "rate_limit_attempts",
