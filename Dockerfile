@@ -17,6 +17,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PORT=8000 \
     BIND_HOST=0.0.0.0 \
+    APP_ENV=production \
     DATABASE_URL=sqlite:////data/activation-lab.db \
     NUMBA_CACHE_DIR=/home/app/.cache/numba
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app \

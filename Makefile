@@ -37,6 +37,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-run
 install-test: $(VENV)/.installed-test
 
+# Development mode: without PUBLIC_BASE_URL, the URLs the service writes come from the request.
+run: export APP_ENV ?= development
 run: $(VENV)/.installed-run
 	$(BIN)/flask --app service db upgrade
 	$(BIN)/flask --app service seed

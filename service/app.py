@@ -9,9 +9,11 @@ from typing import Any
 
 from flask import Flask, Request, request
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.api import configure_api
 from service.auth.cli import keys_cli
+from service.auth.guards import verified_principal_key
 from service.cli import register_cli
 from service.config import Settings
 from service.cors import install_cors
@@ -76,6 +78,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         TESTING=settings.testing,
         JSON_SORT_KEYS=False,
     )
+    if settings.trusted_proxy_count:
+        # The client address (rate limits, logs) is the one the proxy saw. Only X-Forwarded-For
+        # and -Proto, which nginx sets; X-Forwarded-Host would be the client's own word.
+        count = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
     install_json(app)
     install_request_ids(app)
     app.before_request(_refuse_oversized_body)
@@ -113,8 +120,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(web_blp)
     app.register_blueprint(lti_browser_blp)
-    app.extensions["limiter"] = install_rate_limits(app, settings)
-    install_metrics(app, settings.prometheus_multiproc_dir, collectors=[OutboxBacklog(app)])
+    app.extensions["limiter"] = install_rate_limits(app, settings, verified_principal_key)
+    install_metrics(
+        app,
+        settings.prometheus_multiproc_dir,
+        collectors=[OutboxBacklog(app)],
+        token=settings.metrics_token,
+    )
     register_cli(app, [db_cli, keys_cli, lti_cli, outbox_cli])
     return app
 

@@ -64,6 +64,16 @@ def _parse_log_level(name: str, raw: str) -> str:
     return level
 
 
+APP_ENVS = ("production", "development")
+
+
+def _parse_app_env(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in APP_ENVS:
+        raise ConfigError(f"{name} must be one of {', '.join(APP_ENVS)}, got {raw!r}")
+    return value
+
+
 def _parse_number(name: str, raw: str, kind: type[int] | type[float]) -> Any:
     try:
         value = kind(float(raw)) if kind is int else kind(raw)
@@ -98,6 +108,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # CORS_ORIGINS, comma-separated
     frame_ancestors: str = "*"  # FRAME_ANCESTORS: who may frame the lesson page (LMSs do)
     redis_url: str | None = None  # REDIS_URL
+    trusted_proxy_count: int = 0
+    # TRUSTED_PROXY_COUNT: reverse proxies in front that append to X-Forwarded-For (nginx: 1)
     rate_limits_enabled: bool = True  # RATE_LIMITS_ENABLED
     rate_limit_registration: str = "60 per minute"  # RATE_LIMIT_REGISTRATION, per address
     rate_limit_attempts: str = "120 per minute"  # RATE_LIMIT_ATTEMPTS, per learner
@@ -110,8 +122,13 @@ class Settings:
     # QUIZ_CACHE_SECONDS, how long a process serves a quiz GET from memory (0: always ask the DB)
     lti_token_ttl_seconds: int = 4 * 3600  # LTI_TOKEN_TTL_SECONDS, learner tokens of LTI launches
     public_base_url: str | None = None  # PUBLIC_BASE_URL, for LTI registration JSON
+    app_env: str = "production"
+    # APP_ENV: production, or development (`make run`), where URLs the service writes may come
+    # from the request's Host header when PUBLIC_BASE_URL is unset
     log_level: str = "INFO"  # LOG_LEVEL
     prometheus_multiproc_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR (gunicorn sets it)
+    metrics_token: str | None = field(default=None, repr=False)
+    # METRICS_TOKEN: the bearer token GET /metrics asks for (unset: no metrics, 404)
     db_pool_size: int = 5  # DB_POOL_SIZE
     db_connect_timeout: int = 3  # DB_CONNECT_TIMEOUT, seconds
     testing: bool = False
@@ -129,6 +146,7 @@ class Settings:
             "XAPI_LRS_AUTH": "xapi_lrs_auth",
             "PUBLIC_BASE_URL": "public_base_url",
             "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
+            "METRICS_TOKEN": "metrics_token",
             "FRAME_ANCESTORS": "frame_ancestors",
             "RATE_LIMIT_REGISTRATION": "rate_limit_registration",
             "RATE_LIMIT_ATTEMPTS": "rate_limit_attempts",
@@ -146,6 +164,7 @@ class Settings:
             "LTI_TOKEN_TTL_SECONDS": "lti_token_ttl_seconds",
             "DB_POOL_SIZE": "db_pool_size",
             "DB_CONNECT_TIMEOUT": "db_connect_timeout",
+            "TRUSTED_PROXY_COUNT": "trusted_proxy_count",
         }
         booleans = {
             "OPEN_REGISTRATION": "open_registration",
@@ -155,6 +174,8 @@ class Settings:
         for name, attr in strings.items():
             if env.get(name):
                 values[attr] = env[name]
+        if env.get("APP_ENV"):
+            values["app_env"] = _parse_app_env("APP_ENV", env["APP_ENV"])
         if env.get("LOG_LEVEL"):
             values["log_level"] = _parse_log_level("LOG_LEVEL", env["LOG_LEVEL"])
         for name, attr in integers.items():
@@ -180,6 +201,10 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with some fields replaced (tests use this)."""
         return replace(self, **overrides)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
 
     @property
     def is_sqlite(self) -> bool:

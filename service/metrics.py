@@ -2,10 +2,15 @@
 the composition root adds as scrape-time collectors (the outbox backlog).
 
 Under gunicorn, set PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py does) so each worker writes its
-samples to that directory and /metrics aggregates all workers."""
+samples to that directory and /metrics aggregates all workers.
+
+The figures (traffic per endpoint, pass/fail counts, outbox backlog) are for operators: the
+scraper sends `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time); anyone else
+gets a 401 problem, and without METRICS_TOKEN there are no metrics at all (404)."""
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,13 +26,20 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from service.errors import NotFound, Unauthorized
+
 SUBMISSION_ENDPOINT = "learners.Submission"
 
 
 def install_metrics(
-    app: Flask, multiprocess_dir: str | None, collectors: Sequence[Collector] = ()
+    app: Flask,
+    multiprocess_dir: str | None,
+    collectors: Sequence[Collector] = (),
+    *,
+    token: str | None,
 ) -> None:
-    """Count requests; `collectors` are asked at every scrape, in this process."""
+    """Count requests; `collectors` are asked at every scrape, in this process; `token` is the
+    scraper's bearer token (None: /metrics is 404)."""
     registry = CollectorRegistry()
     requests = Counter(
         "activation_lab_http_requests_total",
@@ -82,6 +94,7 @@ def install_metrics(
         return response
 
     def metrics() -> Response:
+        _check_scraper(token)
         if multiprocess_dir:
             scrape = CollectorRegistry()
             MultiProcessCollector(scrape)
@@ -97,6 +110,22 @@ def install_metrics(
     app.before_request(start_timer)
     app.after_request(record)
     app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])
+
+
+def _check_scraper(token: str | None) -> None:
+    if not token:
+        raise NotFound(
+            "Metrics are not enabled on this server: set METRICS_TOKEN and scrape with "
+            "`Authorization: Bearer <METRICS_TOKEN>`."
+        )
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise Unauthorized(
+            "Metrics are for the scraper: send `Authorization: Bearer <METRICS_TOKEN>`.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
 
 
 def _single(collector: Collector) -> CollectorRegistry:

@@ -2,8 +2,12 @@
 
 Counters live in Redis when REDIS_URL is set, so every worker and host shares them; without
 Redis each worker process counts alone (fine for one development process, looser by the
-worker count otherwise). Learners are keyed by their token id, anonymous callers by address.
-The defaults let a classroom behind one address register and work at once."""
+worker count otherwise). A caller is counted by its verified principal (a learner by learner
+id, whatever token it sends; an integration by API key id), everyone else by client address:
+a credential that does not verify counts against the address it came from, so sending made-up
+`Authorization` headers buys no fresh bucket and a forged key cannot spend a real key's. The
+address is the one the trusted proxy saw (TRUSTED_PROXY_COUNT, applied by the composition
+root). The defaults let a classroom behind one address register and work at once."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import flask
-from flask import Flask, request
+from flask import Flask
 from flask_limiter import HeaderNames, Limiter
 from flask_limiter.util import get_remote_address
 
@@ -26,18 +30,17 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, list[str]]] = {
 LIMITED_BLUEPRINT_PREFIXES = ("lti", "outbox")
 
 
-def caller_key() -> str:
-    """The credential's id (a token's part before the dot, an API key's prefix and id), else
-    the client address."""
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credential:
-        credential = request.headers.get("X-API-Key", "")
-    if credential:
-        return "credential:" + credential.split(".", 1)[0][:36]
-    return "address:" + get_remote_address()
+#: the verified caller's key ("learner:<id>", "api-key:<id>"), None when there is none
+PrincipalKey = Callable[[], str | None]
 
 
-def install_rate_limits(app: Flask, settings: Settings) -> Limiter:
+def install_rate_limits(app: Flask, settings: Settings, principal_key: PrincipalKey) -> Limiter:
+    """Limit the endpoints above; `principal_key` authenticates the request (the composition
+    root hands in the auth package's)."""
+
+    def caller_key() -> str:
+        return principal_key() or "address:" + get_remote_address()
+
     limiter = Limiter(
         key_func=caller_key,
         app=app,

@@ -88,6 +88,7 @@ def settings(database_url: str) -> Settings:
         testing=True,
         rate_limits_enabled=False,
         log_level="WARNING",
+        app_env="development",  # URLs from the request (http://localhost), as `make run`
     )
 
 

@@ -59,3 +59,13 @@ def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -
 
 def test_secret_key_is_not_in_repr() -> None:
     assert "topsecret" not in repr(Settings(secret_key="topsecret", database_url="sqlite://"))
+
+
+def test_app_env_is_production_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).app_env == "production"
+    assert Settings.from_env({}).is_production
+    development = Settings.from_env({"APP_ENV": "Development"})
+    assert development.app_env == "development"
+    assert not development.is_production
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        Settings.from_env({"APP_ENV": "staging"})

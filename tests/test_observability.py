@@ -21,7 +21,9 @@ def _sample(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics")
 
 
-def test_metrics_count_requests_submissions_and_outbox(app: Flask, client: FlaskClient) -> None:
+def test_metrics_count_requests_submissions_and_outbox(settings: Settings) -> None:
+    app = create_app(settings.with_overrides(metrics_token="scraper-token"))
+    client = app.test_client()
     seed_sample(app)
     _, auth = register(client)
     attempt = client.post("/v1/quizzes/sample-quiz/attempts", headers=auth).json
@@ -29,7 +31,7 @@ def test_metrics_count_requests_submissions_and_outbox(app: Flask, client: Flask
         f"/v1/attempts/{attempt['id']}/submission", json={"answers": ALL_RIGHT}, headers=auth
     )
     client.get("/nope")
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": "Bearer scraper-token"})
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     text = response.get_data(as_text=True)

@@ -44,6 +44,20 @@ def current_principal(*, required: bool = True) -> Principal | None:
     return principal
 
 
+def verified_principal_key() -> str | None:
+    """Who to count a request against: `learner:<learner id>` or `api-key:<key id>` once the
+    credential verifies; None without a credential or with one that does not verify."""
+    try:
+        principal = current_principal(required=False)
+    except Unauthorized:
+        return None
+    if principal is None:
+        return None
+    if principal.is_learner:
+        return f"learner:{principal.learner_id}"
+    return f"api-key:{principal.credential_id}"
+
+
 def require_principal() -> Principal:
     principal = current_principal(required=True)
     assert principal is not None

@@ -102,6 +102,7 @@ def live_server(
             database_url=f"sqlite:///{path}",
             secret_key="e2e-secret-key",
             testing=True,
+            app_env="development",
             rate_limits_enabled=False,
             log_level="WARNING",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -79,3 +80,19 @@ def test_results_as_json_and_csv(app: Flask, client: FlaskClient) -> None:
     ]
     assert rows[1]["display_name"].startswith("'=")  # no spreadsheet formula injection
     assert client.get("/v1/quizzes/sample-quiz/results", headers=ada_auth).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["\t=1+1", "\r=1+1", "@SUM(1)", "+1", "-1+1"])
+def test_the_csv_export_neutralizes_every_formula_trigger(
+    app: Flask, client: FlaskClient, name: str
+) -> None:
+    """OWASP CSV injection: also a leading tab or carriage return, which spreadsheets skip."""
+    seed_sample(app)
+    _, auth = register(client, name)
+    take(client, auth, "sample-quiz", ALL_RIGHT)
+    response = client.get(
+        "/v1/quizzes/sample-quiz/results?format=csv", headers=api_key(app, "integration")
+    )
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    assert rows[0]["display_name"] == "'" + name
+    assert rows[0]["score"] == "4.0"

@@ -234,3 +234,32 @@ def test_the_config_uses_the_public_base_url(app: Flask) -> None:
         assert json.loads(printed.output)["redirect_uris"] == ["https://lab.example.org/lti/launch"]
     finally:
         other.extensions["database"].dispose()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/lti/config"), ("GET", "/lti/login"), ("POST", "/lti/launch")],
+)
+def test_production_without_a_public_base_url_never_reflects_the_host(
+    app: Flask, method: str, path: str
+) -> None:
+    """APP_ENV=production and no PUBLIC_BASE_URL: every URL the tool would build from the
+    request's Host header is refused (503 naming the setting), not written with that host."""
+    from service import create_app
+
+    production = create_app(app.config["SETTINGS"].with_overrides(app_env="production"))
+    try:
+        response = production.test_client().open(
+            path, method=method, headers={"Host": "attacker.example"}
+        )
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.content_type == "application/problem+json"
+        assert "PUBLIC_BASE_URL" in response.json["detail"]
+        assert "attacker.example" not in response.get_data(as_text=True)
+    finally:
+        production.extensions["database"].dispose()
+
+
+def test_development_builds_urls_from_the_request(client: FlaskClient) -> None:
+    document = client.get("/lti/config", headers={"Host": "laptop.local:8000"}).json
+    assert document["jwks_uri"] == "http://laptop.local:8000/lti/jwks"

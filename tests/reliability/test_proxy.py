@@ -362,3 +362,83 @@ def test_a_client_cannot_claim_https_through_scheme_headers(proxy: NginxServer) 
         proxy.port, _get(headers=b"X-Forwarded-Ssl: on\r\nX-Forwarded-Protocol: ssl\r\n")
     )
     assert response.status == 200
+
+
+# --------------------------------------------------------------------------------------------
+# Who the client is, and what is not served to the outside
+
+METRICS_TOKEN = "proxy-test-scraper-token"
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GunicornServer, int]]:
+    """One worker (its in-memory counts are exact) counting registrations per client address,
+    trusting one proxy (TRUSTED_PROXY_COUNT=1, as compose sets), behind nginx."""
+    require_nginx()
+    directory = tmp_path_factory.mktemp("limited")
+    with (
+        fresh_database("sqlite", directory) as url,
+        running_server(
+            url,
+            directory,
+            workers=1,
+            RATE_LIMITS_ENABLED="true",
+            RATE_LIMIT_REGISTRATION="2 per minute",
+            TRUSTED_PROXY_COUNT="1",
+            METRICS_TOKEN=METRICS_TOKEN,
+        ) as server,
+        running_proxy(server.port) as proxy,
+    ):
+        yield server, proxy.port
+
+
+def _request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    source: str = LOOPBACK,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=15, source_address=(source, 0))
+    try:
+        body = b"{}" if method == "POST" else None
+        connection.request(
+            method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})}
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_behind_nginx_each_client_address_is_its_own_bucket(
+    limited: tuple[GunicornServer, int],
+) -> None:
+    """Every request reaches gunicorn from nginx's address; the client's comes from the
+    X-Forwarded-For entry nginx adds, whatever the client put in front of it."""
+    _, port = limited
+    first = [
+        _request(
+            port,
+            "POST",
+            "/v1/learners",
+            source="127.0.0.2",
+            headers={"X-Forwarded-For": f"10.9.9.{n}"},
+        )[0]
+        for n in range(3)
+    ]
+    assert first == [201, 201, 429]
+    assert _request(port, "POST", "/v1/learners", source="127.0.0.3")[0] == 201
+
+
+def test_metrics_are_not_served_through_the_proxy(limited: tuple[GunicornServer, int]) -> None:
+    server, port = limited
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    status, body = _request(port, "GET", "/metrics", headers=scraper)
+    assert status == 404
+    assert orjson.loads(body)["detail"] == "No resource at this path."
+    status, body = _request(server.port, "GET", "/metrics", headers=scraper)  # the replica
+    assert status == 200
+    assert b"activation_lab_http_requests_total" in body
+    assert _request(server.port, "GET", "/metrics")[0] == 401

@@ -8,14 +8,24 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.db import get_session
+from service.errors import ServiceUnavailable
 from service.lti import tool
 from service.lti.storage import DatabaseLaunchStore, LaunchStore, RedisLaunchStore, redis_client
 from service.settings_access import settings
 
 
 def base_url(config: Settings) -> str:
-    """The tool's public URL: PUBLIC_BASE_URL, else the URL this request came to."""
-    return (config.public_base_url or request.url_root).rstrip("/")
+    """The tool's public URL: PUBLIC_BASE_URL; in development only, else the URL this request
+    came to. In production the request's Host header is the client's word (an attacker's page
+    could make the tool name its own host), so without the setting the request is refused."""
+    if config.public_base_url:
+        return config.public_base_url.rstrip("/")
+    if config.is_production:
+        raise ServiceUnavailable(
+            "The tool's public URL is not configured: set PUBLIC_BASE_URL (the URL LMSs and "
+            "browsers reach) to serve LTI in production (APP_ENV=production)."
+        )
+    return request.url_root.rstrip("/")
 
 
 def launch_store(session: Session, config: Settings) -> LaunchStore:

@@ -26,7 +26,8 @@ class Jwks(MethodView):
 @blp.route("/lti/config")
 class ToolConfiguration(MethodView):
     @blp.response(200, schemas.ToolConfigurationSchema)
+    @blp.problems(503)
     def get(self) -> dict[str, Any]:
         """The tool's registration for LMS administrators: URLs, scopes, messages, and the
-        values to enter by hand."""
+        values to enter by hand. 503 in production when PUBLIC_BASE_URL is not set."""
         return services.tool_configuration(base_url(settings()), API_TITLE)
