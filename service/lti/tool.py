@@ -4,7 +4,8 @@ pylti1p3 reads the Flask request itself, so this module is the one place (with r
 touches it. Validation checks, in this order: the state cookie set at login, the JWT format, that
 the nonce was issued by this tool and is unexpired, the registration for (iss, aud), the signature
 against the platform's JWKS (fetched with a timeout; RSA/EC algorithms only), `exp` and `iat`
-(required; 30 s clock-skew leeway), the deployment id, and the message claims. Nothing is
+(required; 30 s clock-skew leeway), the audience and authorized party (`check_audience`), the
+deployment id, and the message claims. Nothing is
 written until every check has passed.
 """
 
@@ -119,9 +120,8 @@ class ToolMessageLaunch(FlaskMessageLaunch):
                 .validate_nonce()
                 .validate_registration()
                 .validate_jwt_signature()
-                .validate_deployment()
-                .validate_message()
             )
+            self.validate_audience().validate_deployment().validate_message()
         except Exception:
             self._validated = False
             raise
@@ -143,6 +143,39 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         except jwt.InvalidTokenError as exc:
             raise LtiException(f"Can't decode id_token: {exc}") from exc
         return self
+
+    def get_client_id(self) -> str:
+        """The registration is looked up by the first audience (pylti1p3 indexed an empty list
+        and failed with a 500); `validate_audience` then checks the others."""
+        aud = self._get_jwt_body().get("aud")
+        first = aud[0] if isinstance(aud, list) and aud else aud
+        if not isinstance(first, str) or not first:
+            raise LtiException('"aud" is missing')
+        return first
+
+    def validate_audience(self) -> ToolMessageLaunch:
+        """`aud` and `azp` against the registration's client id (see `check_audience`)."""
+        assert self._registration is not None, "validate_registration runs first"
+        check_audience(dict(self._get_jwt_body()), str(self._registration.get_client_id()))
+        return self
+
+
+def check_audience(claims: dict[str, Any], client_id: str) -> None:
+    """OpenID Connect Core §3.1.3.7 (3–5) and the 1EdTech Security Framework §5.1.3: every
+    value of `aud` (a string or an array) is the client id, an `azp` present is the client id,
+    and an `aud` with several values needs `azp`. LtiException otherwise."""
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not audiences:
+        raise LtiException('"aud" is missing')
+    untrusted = [str(value) for value in audiences if value != client_id]
+    if untrusted:
+        raise LtiException(f"the id_token is also meant for untrusted audiences {untrusted}")
+    azp = claims.get("azp")
+    if azp is None and len(audiences) > 1:
+        raise LtiException('"azp" is required when "aud" has several values')
+    if azp is not None and azp != client_id:
+        raise LtiException(f'"azp" {azp!r} is not this tool\'s client id')
 
 
 def _flask_request(env: ToolEnvironment) -> FlaskRequest:
