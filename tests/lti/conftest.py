@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask import Flask
@@ -16,8 +18,8 @@ from service.lti.keys import generate_key
 from service.lti.models import LtiLaunchContext, LtiLaunchData
 from service.outbox.models import OutboxMessage
 from service.xapi.models import XapiStatement
-from tests.factories import api_key, seed_sample
-from tests.lti.platform import KeyPair, Lms, make_key_pair, serve
+from tests.factories import ALL_RIGHT, api_key, seed_sample
+from tests.lti.platform import KeyPair, Lms, launch_form, make_key_pair, serve
 
 QUIZ = "sample-quiz"
 TARGET = f"http://localhost/lti/launch?quiz={QUIZ}"
@@ -75,3 +77,26 @@ def row_counts(app: Flask) -> dict[str, int]:
             name: session.scalar(select(func.count()).select_from(model)) or 0
             for name, model in COUNTED.items()
         }
+
+
+def launch_and_submit(
+    tool: Tool,
+    lms: Lms,
+    answers: dict[str, Any] | None = None,
+    *,
+    user_id: str = "lms-user-42",
+    **launch: Any,
+) -> str:
+    """Launch as a learner, open the attempt and submit it; the attempt id."""
+    response = launch_form(tool.client, lms, TARGET, user_id=user_id, **launch).post(tool.client)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    fragment = dict(parse_qsl(urlsplit(response.headers["Location"]).fragment))
+    bearer = {"Authorization": f"Bearer {fragment['token']}"}
+    attempt = tool.client.post(f"/v1/quizzes/{QUIZ}/attempts", headers=bearer).json
+    submitted = tool.client.post(
+        f"/v1/attempts/{attempt['id']}/submission",
+        json={"answers": ALL_RIGHT if answers is None else answers},
+        headers=bearer,
+    )
+    assert submitted.status_code == 200, submitted.json
+    return str(attempt["id"])
