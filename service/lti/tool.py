@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import BadRequest, Forbidden
+from service.lti.jwks import REFRESH
 from service.lti.registry import DatabaseToolConf
 from service.lti.storage import (
     LAUNCH_DATA_TTL_SECONDS,
@@ -34,7 +35,6 @@ from service.lti.storage import (
 if TYPE_CHECKING:
     from jwt.types import Options
 
-HTTP_TIMEOUT_SECONDS = 10
 CLOCK_SKEW_SECONDS = 30  # the platform's clock may run a little ahead of or behind ours
 SIGNING_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 JWT_OPTIONS: Options = {"verify_aud": False, "require": ["exp", "iat"]}
@@ -48,19 +48,6 @@ class LtiLoginRefused(BadRequest):
 
 class LtiLaunchRefused(Forbidden):
     slug = "lti-launch-refused"
-
-
-class TimeoutSession(requests.Session):
-    """A requests session whose calls time out (pylti1p3 passes no timeout)."""
-
-    def __init__(self, timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
-        super().__init__()
-        self._timeout = timeout
-        self.headers["User-Agent"] = "activation-lab-lti"
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -126,6 +113,31 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             self._validated = False
             raise
         return self
+
+    def fetch_public_key(self, key_set_url: str, *, refresh: bool = False) -> Any:
+        """The platform's JWKS through the HTTP cache of `env.http` (jwks.py); `refresh` asks
+        the platform again (conditionally, with the cached ETag). Not cached by pylti1p3."""
+        try:
+            response = self._requests_session.get(key_set_url, headers=REFRESH if refresh else {})
+            response.raise_for_status()
+            return response.json()
+        except requests.RequestException as exc:
+            raise LtiException(f"Error during fetch URL {key_set_url}: {exc}") from exc
+        except ValueError as exc:
+            raise LtiException(f"Invalid response from {key_set_url}: not JSON") from exc
+
+    def get_public_key(self) -> tuple[str, str]:
+        """pylti1p3's lookup by `kid` and `alg`; an unknown `kid` refetches the key set once
+        (the platform may have rotated its keys since it was cached)."""
+        try:
+            return super().get_public_key()
+        except LtiException as exc:
+            registration = self._registration
+            url = registration.get_key_set_url() if registration else None
+            if registration is None or not url or str(exc) != "Unable to find public key":
+                raise
+            registration.set_key_set(self.fetch_public_key(url, refresh=True))
+            return super().get_public_key()
 
     def validate_jwt_signature(self) -> ToolMessageLaunch:
         """pylti1p3's check, with asymmetric algorithms only and a small clock-skew leeway."""

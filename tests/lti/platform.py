@@ -165,6 +165,8 @@ class Lms:
     line_item_requests: list[str] = field(default_factory=list)
     statements: list[list[dict[str, Any]]] = field(default_factory=list)
     tokens_issued: int = 0
+    jwks_cache_control: str = "public, max-age=300"
+    jwks_requests: list[tuple[str | None, int]] = field(default_factory=list)  # If-None-Match
     fail_next_scores: int = 0
     fail_next_statements: int = 0
 
@@ -306,7 +308,13 @@ def platform_app(lms: Lms) -> Flask:
 
     @app.get("/jwks")
     def jwks() -> Any:
-        return jsonify(lms.conf().get_jwks())
+        """The platform's keys, cacheable for `jwks_cache_control`, with an ETag."""
+        response = jsonify(lms.conf().get_jwks())
+        response.headers["Cache-Control"] = lms.jwks_cache_control
+        response.add_etag()
+        response.make_conditional(request)
+        lms.jwks_requests.append((request.headers.get("If-None-Match"), response.status_code))
+        return response
 
     @app.post("/token")
     def token() -> Any:
