@@ -1,7 +1,8 @@
 """Assignment and Grade Services: the score message for a submitted LTI attempt and its delivery.
 
 Delivery asks the platform's token endpoint for an access token with a client assertion (a JWT
-signed by the tool's active key, RFC 7523) and POSTs the score to `<line item>/scores`.
+signed by the tool's active key, RFC 7523) and POSTs the score to `<line item>/scores`. A launch
+that named only the line items container has its line item found or created first (lineitems.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import ServiceUnavailable
 from service.lti.keys import signing_key
+from service.lti.lineitems import LINEITEM_SCOPE, LineItemSpec, find_or_create, remember_lineitem
 from service.lti.models import LtiLaunchContext, LtiPlatform
 from service.outbox.queue import DeliveryContext, DeliveryError, enqueue
 from service.outbox.transport import TransportError
@@ -59,11 +61,28 @@ def enqueue_score(
     score_maximum: float,
     timestamp: datetime,
     comment: str,
+    label: str,
+    resource_id: str,
+    tag: str,
 ) -> bool:
     """Queue the score of an LTI attempt (inside the submission's transaction); False when the
-    launch gave no line item or no score scope (the LMS keeps no grade for this link)."""
-    if not launch.lineitem_url or SCORE_SCOPE not in (launch.ags_scopes or []):
+    launch gave no score scope, or neither a line item nor a container the tool may add one to
+    (the LMS keeps no grade for this link)."""
+    scopes = launch.ags_scopes or []
+    if SCORE_SCOPE not in scopes:
         return False
+    lineitem: LineItemSpec | None = None
+    if not launch.lineitem_url:
+        if not (launch.lineitems_url and launch.resource_link_id and LINEITEM_SCOPE in scopes):
+            return False
+        lineitem = LineItemSpec(
+            lineitems_url=launch.lineitems_url,
+            resource_link_id=launch.resource_link_id,
+            resource_id=resource_id,
+            tag=tag,
+            label=label,
+            score_maximum=score_maximum,
+        )
     score = score_document(
         user_id=launch.lti_user_id,
         score_given=score_given,
@@ -75,7 +94,12 @@ def enqueue_score(
         session,
         AGS_SCORE,
         f"ags:{attempt_id}",
-        {"platform_id": launch.platform_id, "lineitem_url": launch.lineitem_url, "score": score},
+        {
+            "platform_id": launch.platform_id,
+            "lineitem_url": launch.lineitem_url,
+            "lineitem": lineitem.to_payload() if lineitem else None,
+            "score": score,
+        },
     )
     return True
 
@@ -145,9 +169,19 @@ class ScorePassback:
 
 
 def deliver_score(context: DeliveryContext, payload: dict[str, Any], *, secret_key: str) -> None:
-    """Post one score to its line item; DeliveryError unless the platform accepts it (2xx)."""
-    token = _access_token(context, secret_key, int(payload["platform_id"]), [SCORE_SCOPE])
-    url = scores_url(str(payload["lineitem_url"]))
+    """Post one score to its line item (found or created first when the launch named only the
+    container); DeliveryError unless the platform accepts it (2xx)."""
+    platform_id = int(payload["platform_id"])
+    lineitem = payload.get("lineitem")
+    scopes = [SCORE_SCOPE] + ([LINEITEM_SCOPE] if lineitem else [])
+    token = _access_token(context, secret_key, platform_id, scopes)
+    lineitem_url = payload.get("lineitem_url")
+    if lineitem:
+        spec = LineItemSpec.from_payload(lineitem)
+        lineitem_url = find_or_create(context.transport, token, spec)
+        with context.sessions() as session, session.begin():
+            remember_lineitem(session, platform_id, spec, lineitem_url)
+    url = scores_url(str(lineitem_url))
     try:
         response = context.transport.request(
             "POST",

@@ -12,6 +12,7 @@ from service.learners.events import AttemptSubmitted
 from service.learners.progress import gradebook_score
 from service.lti.ags import enqueue_score
 from service.lti.models import LtiLaunchContext
+from service.lti.services import QUIZ_TAG
 
 
 def queue_grade(session: Session, event: AttemptSubmitted) -> None:
@@ -36,4 +37,7 @@ def queue_grade(session: Session, event: AttemptSubmitted) -> None:
             f"Attempt {attempt.attempt_number}: {score:g} of {max_score:g}; gradebook score by "
             f"the quiz's {quiz.settings.scoring_policy} policy: {gradebook:g}."
         ),
+        label=quiz.title,
+        resource_id=quiz.slug,
+        tag=QUIZ_TAG,
     )

@@ -4,7 +4,8 @@ pylti1p3 reads the Flask request itself, so this module is the one place (with r
 touches it. Validation checks, in this order: the state cookie set at login, the JWT format, that
 the nonce was issued by this tool and is unexpired, the registration for (iss, aud), the signature
 against the platform's JWKS (fetched with a timeout; RSA/EC algorithms only), `exp` and `iat`
-(required; 30 s clock-skew leeway), the deployment id, and the message claims. Nothing is
+(required; 30 s clock-skew leeway), the audience and authorized party (`check_audience`), the
+deployment id, and the message claims. Nothing is
 written until every check has passed.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import BadRequest, Forbidden
+from service.lti.jwks import REFRESH
 from service.lti.registry import DatabaseToolConf
 from service.lti.storage import (
     LAUNCH_DATA_TTL_SECONDS,
@@ -33,7 +35,6 @@ from service.lti.storage import (
 if TYPE_CHECKING:
     from jwt.types import Options
 
-HTTP_TIMEOUT_SECONDS = 10
 CLOCK_SKEW_SECONDS = 30  # the platform's clock may run a little ahead of or behind ours
 SIGNING_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 JWT_OPTIONS: Options = {"verify_aud": False, "require": ["exp", "iat"]}
@@ -47,19 +48,6 @@ class LtiLoginRefused(BadRequest):
 
 class LtiLaunchRefused(Forbidden):
     slug = "lti-launch-refused"
-
-
-class TimeoutSession(requests.Session):
-    """A requests session whose calls time out (pylti1p3 passes no timeout)."""
-
-    def __init__(self, timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
-        super().__init__()
-        self._timeout = timeout
-        self.headers["User-Agent"] = "activation-lab-lti"
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -119,13 +107,37 @@ class ToolMessageLaunch(FlaskMessageLaunch):
                 .validate_nonce()
                 .validate_registration()
                 .validate_jwt_signature()
-                .validate_deployment()
-                .validate_message()
             )
+            self.validate_audience().validate_deployment().validate_message()
         except Exception:
             self._validated = False
             raise
         return self
+
+    def fetch_public_key(self, key_set_url: str, *, refresh: bool = False) -> Any:
+        """The platform's JWKS through the HTTP cache of `env.http` (jwks.py); `refresh` asks
+        the platform again (conditionally, with the cached ETag). Not cached by pylti1p3."""
+        try:
+            response = self._requests_session.get(key_set_url, headers=REFRESH if refresh else {})
+            response.raise_for_status()
+            return response.json()
+        except requests.RequestException as exc:
+            raise LtiException(f"Error during fetch URL {key_set_url}: {exc}") from exc
+        except ValueError as exc:
+            raise LtiException(f"Invalid response from {key_set_url}: not JSON") from exc
+
+    def get_public_key(self) -> tuple[str, str]:
+        """pylti1p3's lookup by `kid` and `alg`; an unknown `kid` refetches the key set once
+        (the platform may have rotated its keys since it was cached)."""
+        try:
+            return super().get_public_key()
+        except LtiException as exc:
+            registration = self._registration
+            url = registration.get_key_set_url() if registration else None
+            if registration is None or not url or str(exc) != "Unable to find public key":
+                raise
+            registration.set_key_set(self.fetch_public_key(url, refresh=True))
+            return super().get_public_key()
 
     def validate_jwt_signature(self) -> ToolMessageLaunch:
         """pylti1p3's check, with asymmetric algorithms only and a small clock-skew leeway."""
@@ -143,6 +155,39 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         except jwt.InvalidTokenError as exc:
             raise LtiException(f"Can't decode id_token: {exc}") from exc
         return self
+
+    def get_client_id(self) -> str:
+        """The registration is looked up by the first audience (pylti1p3 indexed an empty list
+        and failed with a 500); `validate_audience` then checks the others."""
+        aud = self._get_jwt_body().get("aud")
+        first = aud[0] if isinstance(aud, list) and aud else aud
+        if not isinstance(first, str) or not first:
+            raise LtiException('"aud" is missing')
+        return first
+
+    def validate_audience(self) -> ToolMessageLaunch:
+        """`aud` and `azp` against the registration's client id (see `check_audience`)."""
+        assert self._registration is not None, "validate_registration runs first"
+        check_audience(dict(self._get_jwt_body()), str(self._registration.get_client_id()))
+        return self
+
+
+def check_audience(claims: dict[str, Any], client_id: str) -> None:
+    """OpenID Connect Core §3.1.3.7 (3–5) and the 1EdTech Security Framework §5.1.3: every
+    value of `aud` (a string or an array) is the client id, an `azp` present is the client id,
+    and an `aud` with several values needs `azp`. LtiException otherwise."""
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not audiences:
+        raise LtiException('"aud" is missing')
+    untrusted = [str(value) for value in audiences if value != client_id]
+    if untrusted:
+        raise LtiException(f"the id_token is also meant for untrusted audiences {untrusted}")
+    azp = claims.get("azp")
+    if azp is None and len(audiences) > 1:
+        raise LtiException('"azp" is required when "aud" has several values')
+    if azp is not None and azp != client_id:
+        raise LtiException(f'"azp" {azp!r} is not this tool\'s client id')
 
 
 def _flask_request(env: ToolEnvironment) -> FlaskRequest:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -96,14 +96,34 @@ class Gradebook(AssignmentsGradesService):
         self.lms.scores.append((line_item_id, dict(score)))
         return UpdateScoreStatus.SUCCESS
 
-    def find_lineitems(self, *args: Any, **kwargs: Any) -> TPage:
-        raise NotImplementedError
+    def find_lineitems(
+        self,
+        page: Any = 1,
+        limit: Any = None,
+        line_item_id: str | None = None,
+        resource_link_id: str | None = None,
+        resource_id: str | None = None,
+        tag: str | None = None,
+    ) -> TPage:
+        """A page of the line items matching the filters (AGS 2.0 §3.2.5)."""
+        wanted = {"resourceLinkId": resource_link_id, "resourceId": resource_id, "tag": tag}
+        found = [
+            item
+            for item in self.lms.line_items
+            if all(value is None or item.get(key) == value for key, value in wanted.items())
+        ]
+        size = int(limit or len(found) or 1)
+        start = (int(page) - 1) * size
+        return {"content": found[start : start + size], "has_next": start + size < len(found)}
 
     def find_lineitem(self, line_item_id: str) -> TLineItem:
         raise NotImplementedError
 
     def create_lineitem(self, creation_data: TLineItem) -> TLineItem:
-        raise NotImplementedError
+        item: TLineItem = {**creation_data}  # type: ignore[typeddict-item]
+        item["id"] = self.lms.lineitem_url(str(len(self.lms.line_items) + 100))
+        self.lms.line_items.append(item)
+        return item
 
     def update_lineitem(self, update_data: TLineItem) -> TLineItem:
         raise NotImplementedError
@@ -139,8 +159,14 @@ class Lms:
     base_url: str = ""
     tool_jwks: dict[str, Any] | None = None
     scores: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    line_items: list[TLineItem] = field(default_factory=list)
+    line_items_page_size: int | None = None  # the container's page size (None: one page)
+    line_items_filtered: bool = True  # whether the container applies the query's filters
+    line_item_requests: list[str] = field(default_factory=list)
     statements: list[list[dict[str, Any]]] = field(default_factory=list)
     tokens_issued: int = 0
+    jwks_cache_control: str = "public, max-age=300"
+    jwks_requests: list[tuple[str | None, int]] = field(default_factory=list)  # If-None-Match
     fail_next_scores: int = 0
     fail_next_statements: int = 0
 
@@ -232,6 +258,7 @@ class Lms:
         deep_link_return_url: str | None = None,
         expires_in: int = 300,
         with_ags: bool = True,
+        with_lineitem: bool = True,
         **conf: Any,
     ) -> dict[str, str]:
         """The platform's OIDC authorization step: {"launch_url", "id_token", "state"}."""
@@ -246,7 +273,8 @@ class Lms:
         if custom:
             launch.set_custom_parameters_claim(custom)
         if with_ags:
-            launch.set_ags(self.lineitems_url, self.lineitem_url("1"))
+            lineitem = self.lineitem_url("1") if with_lineitem else None
+            launch.set_ags(self.lineitems_url, lineitem)
         if deep_link_return_url:
             launch.set_dl(
                 deep_link_return_url, title="Add content", accept_types={"ltiResourceLink"}
@@ -280,7 +308,13 @@ def platform_app(lms: Lms) -> Flask:
 
     @app.get("/jwks")
     def jwks() -> Any:
-        return jsonify(lms.conf().get_jwks())
+        """The platform's keys, cacheable for `jwks_cache_control`, with an ETag."""
+        response = jsonify(lms.conf().get_jwks())
+        response.headers["Cache-Control"] = lms.jwks_cache_control
+        response.add_etag()
+        response.make_conditional(request)
+        lms.jwks_requests.append((request.headers.get("If-None-Match"), response.status_code))
+        return response
 
     @app.post("/token")
     def token() -> Any:
@@ -299,6 +333,30 @@ def platform_app(lms: Lms) -> Flask:
         gradebook = Gradebook(lms, _flask_request())
         response = gradebook.handle_resp(gradebook.handle_update_score, line_item_id=item)
         return jsonify({"status": response.message}), response.code
+
+    @app.route("/lineitems", methods=["GET", "POST"])
+    def lineitems() -> Any:
+        """The container: a JSON array, further pages through `Link: <...>; rel="next"`."""
+        lms.line_item_requests.append(f"{request.method} {request.full_path.rstrip('?')}")
+        gradebook = Gradebook(lms, _flask_request())
+        if request.method == "POST":
+            created = gradebook.handle_resp(gradebook.handle_create_lineitem)
+            return jsonify(created.result or {"error": created.message}), created.code
+        args = request.args.to_dict()
+        page = int(args.pop("page", 1))
+        limit = lms.line_items_page_size
+        filters = args if lms.line_items_filtered else {}
+        found = gradebook.find_lineitems(page=page, limit=limit, **filters)
+        headers = {}
+        if found["has_next"]:
+            query = urlencode({**args, "page": page + 1})
+            headers["Link"] = f'<{lms.lineitems_url}?{query}>; rel="next"'
+        if not gradebook.platform_config.validate_token(
+            request.headers.get("Authorization", "").removeprefix("Bearer "),
+            gradebook.allowed_scopes,
+        ):
+            return jsonify({"error": "invalid token"}), 401
+        return jsonify(found["content"]), 200, headers
 
     @app.post("/xapi/statements")
     def statements() -> Any:

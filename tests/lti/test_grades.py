@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask import Flask
@@ -20,25 +19,10 @@ from service.outbox.transport import HttpResponse
 from service.outbox.wiring import app_outbox, delivery_context
 from tests.backends import all_backends
 from tests.factories import ALL_RIGHT, register
-from tests.lti.conftest import QUIZ, TARGET, Tool, row_counts
-from tests.lti.platform import Lms, launch_form
+from tests.lti.conftest import QUIZ, Tool, launch_and_submit, row_counts
+from tests.lti.platform import Lms
 
 pytestmark = all_backends
-
-
-def _launch_and_submit(tool: Tool, lms: Lms, answers: dict[str, Any] | None = None) -> str:
-    response = launch_form(tool.client, lms, TARGET, user_id="lms-user-42").post(tool.client)
-    assert response.status_code == 303
-    fragment = dict(parse_qsl(urlsplit(response.headers["Location"]).fragment))
-    bearer = {"Authorization": f"Bearer {fragment['token']}"}
-    attempt = tool.client.post(f"/v1/quizzes/{QUIZ}/attempts", headers=bearer).json
-    submitted = tool.client.post(
-        f"/v1/attempts/{attempt['id']}/submission",
-        json={"answers": ALL_RIGHT if answers is None else answers},
-        headers=bearer,
-    )
-    assert submitted.status_code == 200, submitted.json
-    return str(attempt["id"])
 
 
 def _deliver(app: Flask, **kwargs: Any) -> queue.DeliveryReport:
@@ -51,7 +35,7 @@ def _messages(app: Flask) -> list[OutboxMessage]:
 
 
 def test_the_score_reaches_the_platform_once(tool: Tool, lms: Lms) -> None:
-    _launch_and_submit(tool, lms)
+    launch_and_submit(tool, lms)
     [message] = _messages(tool.app)
     assert (message.kind, message.status) == ("lti.ags_score", "pending")
     assert lms.scores == []  # nothing leaves during the request
@@ -76,7 +60,7 @@ def test_the_score_reaches_the_platform_once(tool: Tool, lms: Lms) -> None:
 
 
 def test_a_platform_that_fails_twice_then_accepts_gets_the_grade_once(tool: Tool, lms: Lms) -> None:
-    _launch_and_submit(tool, lms, answers={**ALL_RIGHT, "q-tf": False})
+    launch_and_submit(tool, lms, answers={**ALL_RIGHT, "q-tf": False})
     lms.fail_next_scores = 2
     policy = queue.BackoffPolicy(base_seconds=30, cap_seconds=3600)
     start = utcnow()
@@ -105,7 +89,7 @@ def test_a_platform_that_fails_twice_then_accepts_gets_the_grade_once(tool: Tool
 def test_a_message_that_keeps_failing_ends_failed_and_an_admin_can_retry_it(
     tool: Tool, lms: Lms
 ) -> None:
-    _launch_and_submit(tool, lms)
+    launch_and_submit(tool, lms)
     lms.fail_next_scores = 100
     policy = queue.BackoffPolicy(base_seconds=1, cap_seconds=2, max_attempts=3)
     moment = utcnow()
@@ -142,7 +126,7 @@ def test_the_outbox_endpoints_are_for_admins(tool: Tool) -> None:
 
 
 def test_a_worker_run_from_the_cli_delivers(tool: Tool, lms: Lms) -> None:
-    _launch_and_submit(tool, lms)
+    launch_and_submit(tool, lms)
     result = tool.app.test_cli_runner().invoke(args=["outbox", "run", "--once"])
     assert result.exit_code == 0, result.output
     assert "delivered 1" in result.output
@@ -172,7 +156,7 @@ class RecordingTransport:
 
 
 def test_the_sender_is_injectable_and_a_missing_token_is_an_error(tool: Tool, lms: Lms) -> None:
-    _launch_and_submit(tool, lms)
+    launch_and_submit(tool, lms)
     transport = RecordingTransport([HttpResponse(200, b'{"token_type": "bearer"}')])
     app_outbox(tool.app).transport = transport
     report = tool.client.post("/v1/outbox/deliveries", headers=tool.admin).json
@@ -188,7 +172,7 @@ def test_the_sender_is_injectable_and_a_missing_token_is_an_error(tool: Tool, lm
 
 
 def test_a_removed_platform_fails_the_message_for_good(tool: Tool, lms: Lms) -> None:
-    _launch_and_submit(tool, lms)
+    launch_and_submit(tool, lms)
     # Contexts go with the platform, but the queued message keeps what it needs to report.
     assert (
         tool.client.delete(f"/v1/lti/platforms/{tool.platform_id}", headers=tool.admin).status_code
@@ -215,7 +199,7 @@ def test_no_response_or_log_carries_a_private_key(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     lms.fail_next_scores = 1
-    _launch_and_submit(tool, lms)
+    launch_and_submit(tool, lms)
     _deliver(tool.app)
     _deliver(tool.app, now=utcnow() + timedelta(hours=1))
     assert len(lms.scores) == 1

@@ -144,10 +144,60 @@ def test_a_token_without_expiry_is_refused(tool: Tool, lms: Lms) -> None:
     _refused(tool, LaunchForm(form.url, unexpiring, form.state), '"exp"')
 
 
-def _resigned(lms: Lms, form: LaunchForm, **changes: int) -> LaunchForm:
-    claims = {**lms.decode(form.id_token), **changes}
+def _resigned(lms: Lms, form: LaunchForm, **changes: Any) -> LaunchForm:
+    """The form's id_token with `changes` (a None value removes the claim), signed again."""
+    merged = {**lms.decode(form.id_token), **changes}
+    claims = {name: value for name, value in merged.items() if value is not None}
     token = jwt.encode(claims, lms.keys.private_pem, "RS256", headers={"kid": lms.kid()})
     return LaunchForm(form.url, token, form.state)
+
+
+@pytest.mark.parametrize(
+    ("aud", "azp"),
+    [
+        ("{client}", None),
+        (["{client}"], None),
+        ("{client}", "{client}"),
+        (["{client}"], "{client}"),
+        (["{client}", "{client}"], "{client}"),
+    ],
+)
+def test_an_audience_of_only_this_tool_is_accepted(
+    tool: Tool, lms: Lms, aud: str | list[str], azp: str | None
+) -> None:
+    form = launch_form(tool.client, lms, TARGET)
+    changes = _audience_claims(lms, aud, azp)
+    assert _resigned(lms, form, **changes).post(tool.client).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("aud", "azp", "reason"),
+    [
+        (["{client}", "untrusted-tool"], None, "untrusted audiences ['untrusted-tool']"),
+        (["{client}", "untrusted-tool"], "{client}", "untrusted audiences ['untrusted-tool']"),
+        ("{client}", "untrusted-tool", "\"azp\" 'untrusted-tool' is not this tool's client id"),
+        (["{client}"], "untrusted-tool", "\"azp\" 'untrusted-tool' is not this tool's client id"),
+        (["{client}", "{client}"], None, '"azp" is required'),
+        ([], None, '"aud" is missing'),
+    ],
+)
+def test_another_audience_or_authorized_party_is_refused(
+    tool: Tool, lms: Lms, aud: str | list[str], azp: str | None, reason: str
+) -> None:
+    """OIDC Core §3.1.3.7: a token also meant for another audience, an azp naming another
+    party, or several audiences without azp are refused, in string and array forms."""
+    form = launch_form(tool.client, lms, TARGET)
+    _refused(tool, _resigned(lms, form, **_audience_claims(lms, aud, azp)), reason)
+
+
+def _audience_claims(lms: Lms, aud: str | list[str], azp: str | None) -> dict[str, Any]:
+    def fill(value: str) -> str:
+        return value.format(client=lms.client_id)
+
+    return {
+        "aud": fill(aud) if isinstance(aud, str) else [fill(value) for value in aud],
+        "azp": None if azp is None else fill(azp),
+    }
 
 
 def test_a_platform_clock_a_little_ahead_is_tolerated(tool: Tool, lms: Lms) -> None:
