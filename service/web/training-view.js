@@ -155,6 +155,7 @@ function renderBandsTable(all) {
       [1, 2, 3].forEach((k) => {
         const cell = row.insertCell();
         cell.dataset.variant = variant;
+        if (found) cell.dataset.value = String(found[k]);
         cell.textContent = found ? formatNumber(found[k], 4) : '—';
       });
     }

@@ -31,6 +31,8 @@ export function initTraining() {
   let run = null;
   let drawPending = false;
   let announcedQuarter = 0;
+  let requested = null; // the run asked for last (shown once its first event arrives)
+  let total = 0; // its steps
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -123,13 +125,14 @@ export function initTraining() {
     controller?.abort();
     const { body, error } = readBody();
     if (error) {
+      requested = null;
       fail(error);
       return;
     }
     const mine = new AbortController();
     controller = mine;
     clearProblem($('train-error'));
-    run = {
+    const next = {
       variants: [body.normalization, ...body.compare],
       steps: body.steps,
       layers: body.hidden_widths.length,
@@ -138,23 +141,24 @@ export function initTraining() {
       records: new Map(),
       summary: null,
     };
+    requested = next;
+    total = body.steps;
     announcedQuarter = 0;
-    scrub.max = '0';
-    scrub.value = '0';
-    setLayers(run.layers);
-    $('train-idle').hidden = true;
-    $('train-views').hidden = false;
     progress(0, 'starting…');
     setState('running');
     stop.focus();
-    announce(`Training started: ${body.steps} steps, ${run.variants.map((v) => VARIANT_LABELS[v]).join(' and ')}.`);
+    announce(`Training started: ${body.steps} steps, ${next.variants.map((v) => VARIANT_LABELS[v]).join(' and ')}.`);
     try {
       await postEventStream('/v1/simulations/training', body, {
         signal: mine.signal,
-        onEvent: (type, data) => controller === mine && receive(type, data),
+        onEvent: (type, data) => {
+          if (controller !== mine) return;
+          if (run !== next) adopt(next); // the last run stays on screen until this one answers
+          receive(type, data);
+        },
       });
       if (controller !== mine) return;
-      if (!run.summary) throw new ApiError({ title: 'The run ended early', detail: 'The connection closed before the last step.' });
+      if (run !== next || !run.summary) throw new ApiError({ title: 'The run ended early', detail: 'The connection closed before the last step.' });
       finish();
     } catch (err) {
       if (controller !== mine) return;
@@ -163,6 +167,17 @@ export function initTraining() {
     } finally {
       if (controller === mine) controller = null;
     }
+  }
+
+  function adopt(next) {
+    run = next;
+    scrub.max = '0';
+    scrub.value = '0';
+    setLayers(run.layers);
+    $('train-idle').hidden = true;
+    $('train-views').hidden = false;
+    $('train-views').classList.remove('stale');
+    $('train-verdict').classList.remove('stale');
   }
 
   function receive(type, data) {
@@ -174,11 +189,11 @@ export function initTraining() {
     } else if (type === 'step') {
       if (!run.records.has(data.variant)) run.records.set(data.variant, []);
       run.records.get(data.variant).push(data);
-      progress(data.step, `step ${data.step} of ${run.steps}`);
-      const quarter = Math.floor((4 * data.step) / run.steps);
+      progress(data.step, `step ${data.step} of ${total}`);
+      const quarter = Math.floor((4 * data.step) / total);
       if (quarter > announcedQuarter && quarter < 4) {
         announcedQuarter = quarter;
-        announce(`Step ${data.step} of ${run.steps}.`);
+        announce(`Step ${data.step} of ${total}.`);
       }
       schedule();
     } else if (type === 'summary') {
@@ -190,7 +205,7 @@ export function initTraining() {
 
   function finish() {
     setState('finished');
-    progress(run.steps, 'finished');
+    progress(total, 'finished');
     draw();
     const words = run.summary.variants.map((v) => `${VARIANT_LABELS[v.variant] || v.variant}: test accuracy `
       + `${formatPercent(v.final_test_accuracy)}${v.diverged_at_step !== null ? `, diverged at step ${v.diverged_at_step}` : ''}`);
@@ -201,7 +216,8 @@ export function initTraining() {
   function stopped() {
     const last = Number($('train-progress').getAttribute('aria-valuenow'));
     setState('stopped');
-    progress(last, `stopped at step ${last} of ${run.steps}`);
+    progress(last, `stopped at step ${last} of ${total}`);
+    markStale();
     draw();
     announce(`Training stopped at step ${last}.`);
     start.focus();
@@ -209,13 +225,21 @@ export function initTraining() {
 
   function fail(err) {
     setState('failed');
-    if (run) progress(Number($('train-progress').getAttribute('aria-valuenow')), 'failed');
+    progress(Number($('train-progress').getAttribute('aria-valuenow')), 'failed: nothing more was computed');
+    markStale();
     for (const field of showProblem($('train-error'), err, { labelFor: fieldLabel })) {
       const control = controlNamed(field.path.join('.')) || controlNamed(field.path[0]);
       if (control) setFieldError(control, field.messages.join(' '));
     }
     revealProblem($('train-error'));
     if (document.activeElement === stop || document.activeElement === document.body) start.focus();
+  }
+
+  // A request that never answered leaves the last run on screen: say it is not this one.
+  function markStale() {
+    if (!run || run === requested) return;
+    $('train-views').classList.add('stale');
+    $('train-verdict').classList.add('stale');
   }
 
   function controlNamed(name) {
@@ -229,10 +253,10 @@ export function initTraining() {
 
   function progress(step, text) {
     const bar = $('train-progress');
-    bar.setAttribute('aria-valuemax', String(run?.steps ?? 0));
+    bar.setAttribute('aria-valuemax', String(total));
     bar.setAttribute('aria-valuenow', String(step));
     bar.setAttribute('aria-valuetext', text);
-    bar.style.setProperty('--done', `${run?.steps ? (100 * step) / run.steps : 0}%`);
+    bar.style.setProperty('--done', `${total ? (100 * step) / total : 0}%`);
     $('train-status').textContent = text;
   }
 

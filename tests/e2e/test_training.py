@@ -1,0 +1,182 @@
+"""The training tab against the real API: a run streams in, the numbers shown are the API's, Stop
+ends the request (and the server's computation), refusals land next to their control, and all of
+it works from the keyboard. Runs are kept tiny: the e2e budget is tight."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+URL = "/v1/simulations/training"
+
+
+def open_training(page: Any) -> None:
+    page.goto("/")
+    page.click("#tab-training")
+
+
+def small_run(page: Any, *, steps: int = 20) -> None:
+    """Two hidden layers of 16 units on the digits: three logged steps, in about a second."""
+    page.fill("#train-depth", "2")
+    page.fill("#train-width", "16")
+    page.fill("#train-steps", str(steps))
+
+
+def wait_for_state(page: Any, state: str) -> None:
+    page.wait_for_selector(f"#train-controls[data-state='{state}']")
+
+
+def js_percent(fraction: float) -> str:
+    """format.js formatPercent: one decimal, trailing zeros dropped."""
+    return f"{fraction * 100:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+def test_a_run_streams_in_and_shows_the_apis_numbers(
+    page: Any, live_server: LiveServer, screenshots: Path
+) -> None:
+    open_training(page)
+    assert page.get_attribute("#train-progress", "aria-valuetext") == "not started"
+    small_run(page)
+    with page.expect_request(f"**{URL}") as sent:
+        page.click("#train-start")
+    body = sent.value.post_data_json
+    assert sent.value.headers["accept"] == "text/event-stream"
+    assert body["hidden_widths"] == [16, 16]
+    assert (body["activation"], body["init"]) == ("sigmoid", "custom")
+    assert body["weight_variance"] == 0.01
+    assert (body["normalization"], body["compare"]) == ("none", ["batch"])
+    assert body["dataset"] == {"name": "digits"}
+    wait_for_state(page, "finished")
+
+    progress = page.locator("#train-progress")
+    assert progress.get_attribute("aria-valuemax") == "20"
+    assert progress.get_attribute("aria-valuenow") == "20"
+    assert page.text_content("#train-status") == "finished"
+    assert page.is_enabled("#train-start")
+    assert page.is_disabled("#train-stop")
+    assert page.text_content("#train-announcer").startswith("Training finished.")
+
+    status, answer = live_server.api("POST", URL, body, {"Accept": "application/json"})
+    assert status == 200, answer
+    assert answer["logged_steps"] == [0, 10, 20]
+    for summary in answer["summary"]["variants"]:
+        item = page.locator(f"#train-results li[data-variant='{summary['variant']}']")
+        shown = item.locator(".test-accuracy")
+        assert float(shown.get_attribute("data-value")) == summary["final_test_accuracy"]
+        assert shown.inner_text() == js_percent(summary["final_test_accuracy"])
+
+    # The percentile table: one row per logged step, the chosen layer (the last) of each run.
+    assert page.input_value("#train-layer") == "2"
+    page.click("#panel-training details.data-table summary")
+    rows = page.locator("#train-bands-table tbody tr")
+    assert rows.evaluate_all("rows => rows.map(r => Number(r.dataset.step))") == [0, 10, 20]
+    for variant in ("none", "batch"):
+        expected = answer["variants"][variant]["layers"][1]["unit_percentiles"][-1]
+        cells = rows.nth(2).locator(f"td[data-variant='{variant}']")
+        assert [float(v) for v in cells.evaluate_all("cs => cs.map(c => c.dataset.value)")] == (
+            expected
+        )
+        median = expected[1]
+        assert 1e-3 <= abs(median) < 1e4  # where formatNumber writes 4 significant digits
+        assert cells.nth(1).inner_text() == f"{median:.4g}"
+
+    # The histogram scrubs back to step 0 by keyboard.
+    page.focus("#train-scrub")
+    page.keyboard.press("Home")
+    assert page.text_content("#train-scrub-output") == "0"
+    assert page.get_attribute("#train-scrub", "aria-valuetext") == "step 0"
+    titles = page.locator("#train-histograms figcaption strong").all_inner_texts()
+    assert titles == ["no normalization, layer 2, step 0", "batch norm, layer 2, step 0"]
+    counts = answer["variants"]["batch"]["layers"][1]["histogram"][0]
+    bars = page.locator("#train-histograms figure[data-variant='batch'] rect.bar")
+    assert bars.count() == len(counts) == len(answer["histogram_edges"]) - 1
+    page.screenshot(path=screenshots / "desktop-training-finished.png", full_page=True)
+
+
+def test_stop_ends_the_run_by_keyboard(page: Any, live_server: LiveServer) -> None:
+    runs = live_server.app.extensions["trainer"].runs
+    cancelled = runs.cancelled
+    open_training(page)
+    # Long enough never to finish here (a seed of its own: no stored result to replay).
+    page.fill("#train-depth", "2")
+    page.fill("#train-width", "32")
+    page.fill("#train-steps", "5000")
+    page.click("#train-controls details.advanced summary")
+    page.fill("#train-seed", "4242")
+    page.focus("#train-steps")
+    page.keyboard.press("Enter")  # submits the form
+    wait_for_state(page, "running")
+    assert page.is_disabled("#train-start")
+    assert page.evaluate("document.activeElement.id") == "train-stop"
+    # Events arrive: the progress bar moves past the first logged step.
+    page.wait_for_function(
+        "() => Number(document.getElementById('train-progress').getAttribute('aria-valuenow'))"
+        " >= 20"
+    )
+    page.keyboard.press("Enter")  # Stop, which has the focus
+    wait_for_state(page, "stopped")
+    assert page.is_enabled("#train-start")
+    assert page.is_disabled("#train-stop")
+    assert page.evaluate("document.activeElement.id") == "train-start"
+    reached = page.get_attribute("#train-progress", "aria-valuenow")
+    assert page.text_content("#train-status") == f"stopped at step {reached} of 5000"
+    assert page.text_content("#train-announcer") == f"Training stopped at step {reached}."
+    shown = page.locator("#train-bands-table tbody tr").count()
+    assert 0 < shown < 501
+
+    # The server saw the client leave and stopped computing; nothing more reaches the page.
+    deadline = time.monotonic() + 30
+    while runs.cancelled == cancelled and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert runs.cancelled == cancelled + 1
+    assert page.get_attribute("#train-progress", "aria-valuenow") == reached
+    assert page.locator("#train-bands-table tbody tr").count() == shown
+    assert page.get_attribute("#train-controls", "data-state") == "stopped"
+
+
+def test_a_refused_spec_is_shown_next_to_its_control(page: Any) -> None:
+    page.watch.allow("status of 422")
+    open_training(page)
+    small_run(page)
+    page.check("#train-compare input[value='group']")
+    page.click("#train-controls details.advanced summary")
+    page.fill("#train-groups", "3")  # 16 units do not split into 3 groups
+    page.click("#train-start")
+    wait_for_state(page, "failed")
+    assert "must divide every hidden width" in page.inner_text("#train-groups-error")
+    assert page.get_attribute("#train-groups", "aria-invalid") == "true"
+    assert "Groups (group norm)" in page.inner_text("#train-error")
+
+    # Checked in the page before anything is sent.
+    page.fill("#train-learning-rate", "0")
+    page.click("#train-start")
+    page.locator("#train-learning-rate-error").filter(has_text="greater than").wait_for()
+    assert page.is_enabled("#train-start")
+
+
+def test_presets_set_the_initialization(page: Any) -> None:
+    open_training(page)
+    pressed = "[data-train-preset][aria-pressed=true]"
+    assert page.get_attribute(pressed, "data-train-preset") == "small"
+    page.click("[data-train-preset=he]")
+    assert page.input_value("#train-init") == "he_normal"
+    assert page.is_hidden("#train-weight-variance")
+    page.click("[data-train-preset=exploding]")
+    assert (page.input_value("#train-init"), page.input_value("#train-weight-variance")) == (
+        "custom",
+        "1",
+    )
+    assert page.get_attribute(pressed, "data-train-preset") == "exploding"
+    # The first run's normalization cannot also be a comparison.
+    page.select_option("#train-normalization", "batch")
+    assert page.is_disabled("#train-compare input[value='batch']")
+    assert not page.is_checked("#train-compare input[value='batch']")
+    assert math.isclose(float(page.input_value("#train-learning-rate")), 0.5)
