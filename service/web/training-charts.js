@@ -83,21 +83,24 @@ export function drawStepChart(svg, { series, xMax, yDomain, yTitle, yFormat = (v
   const width = Math.max(svg.clientWidth || svg.parentElement?.clientWidth || 480, 220);
   const height = Number(svg.getAttribute('height')) || 220;
   const margin = { top: 10, right: 14, bottom: 38, left: 52 };
-  const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
+  const values = series.flatMap((s) => [...s.points.map((p) => p[1]), ...(s.band || []).flatMap((p) => [p[1], p[2]])]);
+  const [yLo, yHi] = yDomain || extent(values);
+  const yTicks = niceTicks(yLo, yHi, Math.max(2, Math.floor(plotH / 36))).map((value) => [value, yFormat(value)]);
+  // Room for the longest tick label (a diverging run reaches 1e+300).
+  margin.left = Math.max(margin.left, 30 + 7 * Math.max(...yTicks.map(([, text]) => text.length)));
+  const plotW = width - margin.left - margin.right;
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   for (const node of [...svg.children]) {
     if (node.tagName !== 'title' && node.tagName !== 'desc') node.remove();
   }
-  const values = series.flatMap((s) => [...s.points.map((p) => p[1]), ...(s.band || []).flatMap((p) => [p[1], p[2]])]);
-  const [yLo, yHi] = yDomain || extent(values);
   const x = (step) => margin.left + (step / (xMax || 1)) * plotW;
   const y = (value) => margin.top + ((yHi - Math.min(Math.max(value, yLo), yHi)) / (yHi - yLo)) * plotH;
 
   const axes = svgEl('g', { class: 'axes', 'aria-hidden': 'true' });
-  for (const value of niceTicks(yLo, yHi, Math.max(2, Math.floor(plotH / 36)))) {
+  for (const [value, text] of yTicks) {
     axes.append(svgEl('line', { class: 'grid', x1: margin.left, x2: margin.left + plotW, y1: y(value), y2: y(value) }));
-    axes.append(svgEl('text', { class: 'tick', x: margin.left - 6, y: y(value) + 4, 'text-anchor': 'end' }, yFormat(value)));
+    axes.append(svgEl('text', { class: 'tick', x: margin.left - 6, y: y(value) + 4, 'text-anchor': 'end' }, text));
   }
   for (const value of niceTicks(0, xMax || 1, Math.max(2, Math.floor(plotW / 70)))) {
     axes.append(svgEl('line', { class: 'tick-mark', x1: x(value), x2: x(value), y1: margin.top + plotH, y2: margin.top + plotH + 4 }));

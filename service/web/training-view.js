@@ -2,7 +2,7 @@
 // A run here is {variants, steps, edges, records: Map(variant -> [step records]), summary}.
 
 import { histogramFigure } from './chart.js';
-import { formatNumber, formatPercent } from './format.js';
+import { formatNumber, formatPercent, formatPow10 } from './format.js';
 import { drawStepChart, extent } from './training-charts.js';
 
 export const VARIANT_LABELS = {
@@ -37,7 +37,16 @@ export function renderCurves(run) {
     className: `v-${variant}`,
     points: (run.records.get(variant) || []).map((r) => [r.step, r[field]]),
   }));
-  drawStepChart($('train-loss-chart'), { series: curve('train_loss'), xMax: run.steps, yTitle: 'loss' });
+  // A loss that grows by orders of magnitude (a run on its way to diverging) needs a log axis.
+  const losses = curve('train_loss').flatMap((s) => s.points.map((p) => p[1])).filter((v) => finite(v) && v > 0);
+  const logLoss = losses.length > 1 && Math.max(...losses) / Math.min(...losses) > 1e3;
+  const lossSeries = curve('train_loss').map((s) => (logLoss
+    ? { ...s, points: s.points.map(([step, v]) => [step, finite(v) && v > 0 ? Math.log10(v) : null]) }
+    : s));
+  drawStepChart($('train-loss-chart'), {
+    series: lossSeries, xMax: run.steps, yTitle: logLoss ? 'loss (log scale)' : 'loss',
+    yFormat: logLoss ? (v) => formatPow10(v, 2) : undefined,
+  });
   drawStepChart($('train-accuracy-chart'), {
     series: curve('test_accuracy'), xMax: run.steps, yDomain: [0, 1], yTitle: 'accuracy', yFormat: formatPercent,
   });

@@ -180,3 +180,29 @@ def test_presets_set_the_initialization(page: Any) -> None:
     assert page.is_disabled("#train-compare input[value='batch']")
     assert not page.is_checked("#train-compare input[value='batch']")
     assert math.isclose(float(page.input_value("#train-learning-rate")), 0.5)
+
+
+def test_a_diverged_run_is_said_in_words(page: Any, live_server: LiveServer) -> None:
+    open_training(page)
+    page.fill("#train-depth", "2")
+    page.fill("#train-width", "12")
+    page.fill("#train-steps", "60")
+    page.select_option("#train-dataset", "spirals")
+    page.select_option("#train-activation", "linear")
+    page.click("[data-train-preset=he]")
+    page.fill("#train-learning-rate", "5")
+    with page.expect_request(f"**{URL}") as sent:
+        page.click("#train-start")
+    wait_for_state(page, "finished")
+    status, answer = live_server.api("POST", URL, sent.value.post_data_json)
+    assert status == 200, answer
+    at = answer["variants"]["none"]["diverged_at_step"]
+    assert at is not None
+    assert answer["variants"]["batch"]["diverged_at_step"] is None
+    diverged = page.locator("#train-results li.diverged")
+    assert diverged.get_attribute("data-variant") == "none"
+    assert f"Diverged at step {at}: the loss stopped being a finite number" in diverged.inner_text()
+    assert diverged.locator(".test-accuracy").inner_text() == "—"
+    assert page.locator("#train-results li[data-variant='batch']:not(.diverged)").count() == 1
+    assert "Training finished." in page.text_content("#train-announcer")
+    assert f"diverged at step {at}" in page.text_content("#train-announcer")
