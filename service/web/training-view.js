@@ -144,12 +144,42 @@ export function renderBands(run, layer, track) {
   }
   renderBandsTable(all);
   renderDrift(run, all, layer, what);
+  renderShift(run, layer);
+}
+
+/** ICS (a) of the layer: the distribution_shift of every logged step after the first. */
+function renderShift(run, layer) {
+  const series = run.variants.map((variant) => ({
+    variant,
+    className: `v-${variant}`,
+    points: (run.records.get(variant) || []).filter((r) => r.step > 0 && r.layers?.[layer - 1])
+      .map((r) => [r.step, r.layers[layer - 1].distribution_shift]),
+  }));
+  drawStepChart($('train-shift-chart'), {
+    series, xMax: run.steps, yDomain: [0, extent(series.flatMap((s) => s.points.map((p) => p[1])), [0, 1])[1]],
+    yTitle: 'distance moved',
+  });
+  $('train-shift-desc').textContent = `Layer ${layer}, distance its input moved between measurements. `
+    + series.map(({ variant, points }) => {
+      const values = points.map((p) => p[1]).filter(finite);
+      if (!values.length) return `${label(variant)}: no value yet.`;
+      const largest = Math.max(...values);
+      const at = points.find((p) => p[1] === largest)[0];
+      return `${label(variant)}: largest ${formatNumber(largest, 3)} at step ${at}, `
+        + `last ${formatNumber(values[values.length - 1], 3)}.`;
+    }).join(' ');
 }
 
 function renderBandsTable(all) {
   const table = $('train-bands-table');
-  const head = ['step', ...all.flatMap(({ variant }) => ['15th', 'median', '85th'].map((p) => `${label(variant)}: ${p}`))];
-  table.innerHTML = `<thead><tr>${head.map((h) => `<th scope="col">${h}</th>`).join('')}</tr></thead>`;
+  // Up to thousands of cells: built only while the learner has the table open.
+  if (!table.closest('details').open) {
+    table.replaceChildren();
+    return;
+  }
+  const groups = all.map(({ variant }) => `<th scope="colgroup" colspan="3">${label(variant)}</th>`).join('');
+  const percentileHeads = all.map(() => '<th scope="col">15th</th><th scope="col">median</th><th scope="col">85th</th>').join('');
+  table.innerHTML = `<thead><tr><th scope="col" rowspan="2">step</th>${groups}</tr><tr>${percentileHeads}</tr></thead>`;
   const body = document.createElement('tbody');
   const steps = [...new Set(all.flatMap(({ rows }) => rows.map((row) => row[0])))].sort((a, b) => a - b);
   for (const step of steps) {

@@ -51,6 +51,7 @@ export function initTraining() {
   $('train-layer').addEventListener('change', () => draw());
   $('train-track').addEventListener('change', () => draw());
   scrub.addEventListener('input', () => draw());
+  $('train-bands-table').closest('details').addEventListener('toggle', () => draw());
   new ResizeObserver(() => run && draw()).observe($('train-bands'));
   scrollableByKeyboard($('train-bands-table').parentElement, 'Percentiles per step (table)');
   setState('idle');

@@ -124,6 +124,7 @@ def training_states(page: Any) -> Iterator[str]:
     page.click("#train-start")
     wait_for_state(page, "finished")
     page.click("#panel-training details.data-table summary")
+    page.locator("#train-bands-table tbody tr").first.wait_for()
     yield "training-finished"
 
     page.check("#train-compare input[value='group']")

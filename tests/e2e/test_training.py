@@ -77,6 +77,7 @@ def test_a_run_streams_in_and_shows_the_apis_numbers(
     assert page.input_value("#train-layer") == "2"
     page.click("#panel-training details.data-table summary")
     rows = page.locator("#train-bands-table tbody tr")
+    rows.nth(2).wait_for()  # built when the table opens
     assert rows.evaluate_all("rows => rows.map(r => Number(r.dataset.step))") == [0, 10, 20]
     for variant in ("none", "batch"):
         expected = answer["variants"][variant]["layers"][1]["unit_percentiles"][-1]
@@ -129,6 +130,8 @@ def test_stop_ends_the_run_by_keyboard(page: Any, live_server: LiveServer) -> No
     reached = page.get_attribute("#train-progress", "aria-valuenow")
     assert page.text_content("#train-status") == f"stopped at step {reached} of 5000"
     assert page.text_content("#train-announcer") == f"Training stopped at step {reached}."
+    page.click("#panel-training details.data-table summary")
+    page.locator("#train-bands-table tbody tr").first.wait_for()
     shown = page.locator("#train-bands-table tbody tr").count()
     assert 0 < shown < 501
 
