@@ -17,9 +17,10 @@ export class SseParser {
 
   push(text) {
     this.buffer += text;
-    const lines = this.buffer.split(/\r\n|\r|\n/);
-    // A lone trailing CR may be the first half of CRLF: keep it with the unfinished line.
-    this.buffer = lines.pop();
+    // A trailing CR may be the first half of a CRLF split across chunks: hold it back.
+    const end = this.buffer.endsWith('\r') ? this.buffer.length - 1 : this.buffer.length;
+    const lines = this.buffer.slice(0, end).split(/\r\n|\r|\n/);
+    this.buffer = lines.pop() + this.buffer.slice(end);
     for (const line of lines) this.line(line);
   }
 

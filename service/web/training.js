@@ -163,8 +163,12 @@ export function initTraining() {
       finish();
     } catch (err) {
       if (controller !== mine) return;
-      if (isAbort(err)) stopped();
-      else fail(err);
+      if (isAbort(err)) {
+        stopped();
+      } else {
+        mine.abort(); // an error event or a broken stream: let go of the response too
+        fail(err);
+      }
     } finally {
       if (controller === mine) controller = null;
     }

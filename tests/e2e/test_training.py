@@ -4,6 +4,7 @@ it works from the keyboard. Runs are kept tiny: the e2e budget is tight."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -209,3 +210,74 @@ def test_a_diverged_run_is_said_in_words(page: Any, live_server: LiveServer) -> 
     assert page.locator("#train-results li[data-variant='batch']:not(.diverged)").count() == 1
     assert "Training finished." in page.text_content("#train-announcer")
     assert f"diverged at step {at}" in page.text_content("#train-announcer")
+
+
+# The page's own SSE parser, fed the awkward cases: an event split across chunks and inside a
+# CRLF, comment lines (the server's heartbeats), multi-line data, an unnamed event, and an event
+# cut off by the end of the stream (dropped, as EventSource drops it).
+_PARSE = """async (chunks) => {
+  const { SseParser } = await import('/static/training-stream.js');
+  const seen = [];
+  const parser = new SseParser((type, data) => seen.push([type, data]));
+  for (const chunk of chunks) parser.push(chunk);
+  return seen;
+}"""
+
+
+def test_the_event_stream_parser(page: Any) -> None:
+    open_training(page)
+    chunks = [
+        'event: start\ndata: {"a": 1}\n',
+        "\n: heartbeat\n\nevent: st",
+        'ep\r\ndata: {"b":\r',
+        "\ndata: 2}\r\n\r\n",
+        "data: plain\n\n",
+        "event: summary\ndata: {}",
+    ]
+    assert page.evaluate(_PARSE, chunks) == [
+        ["start", '{"a": 1}'],
+        ["step", '{"b":\n2}'],
+        ["message", "plain"],
+    ]
+
+
+def _sse(*events: tuple[str, dict[str, Any]]) -> str:
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+
+
+def _record(step: int) -> dict[str, Any]:
+    layer = {
+        "layer": 1, "mean": 0.0, "variance": 1.0, "unit_percentiles": [-1.0, 0.0, 1.0],
+        "layer_percentiles": [-1.0, 0.0, 1.0], "saturated_fraction": 0.0, "histogram": [1, 2],
+        "below_range": 0, "above_range": 0, "distribution_shift": None, "grad_norm": None,
+        "update_ratio": None, "gradient_shift": None, "gradient_cosine": None, "null_reasons": {},
+    }  # fmt: skip
+    return {
+        "variant": "none", "step": step, "first_step": 1, "batch_losses": [], "train_loss": 2.0,
+        "train_accuracy": 0.25, "test_loss": 2.0, "test_accuracy": 0.25, "layers": [layer],
+        "diverged": False, "null_reasons": {},
+    }  # fmt: skip
+
+
+def test_an_error_event_mid_run_is_shown_and_the_steps_so_far_stay(page: Any) -> None:
+    problem = {
+        "type": "urn:activation-lab:problem:training-failed", "status": 500,
+        "title": "Internal Server Error", "detail": "the training run failed unexpectedly",
+    }  # fmt: skip
+    start = {"variants": ["none"], "logged_steps": [0, 10, 20], "histogram_edges": [-1, 0, 1]}
+    body = _sse(("start", start), ("step", _record(0)), ("step", _record(10)), ("error", problem))
+    page.route(
+        f"**{URL}",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    open_training(page)
+    page.fill("#train-depth", "1")
+    page.fill("#train-steps", "20")
+    page.uncheck("#train-compare input[value='batch']")
+    page.click("#train-start")
+    wait_for_state(page, "failed")
+    assert "the training run failed unexpectedly" in page.inner_text("#train-error")
+    assert page.get_attribute("#train-progress", "aria-valuenow") == "10"
+    assert page.inner_text("#train-results li[data-variant='none'] .test-accuracy") == "25%"
+    assert page.is_enabled("#train-start")
+    assert page.is_disabled("#train-stop")
