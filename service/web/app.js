@@ -1,9 +1,10 @@
-// Entry point: tabs, LTI launch hand-off, and the three sections.
+// Entry point: tabs, LTI launch hand-off, and the four sections.
 
 import { setLearner } from './api.js';
 import { initPlayground } from './playground.js';
 import { initQuiz } from './quiz.js';
 import { initSimulation } from './simulation.js';
+import { initTraining } from './training.js';
 
 /**
  * LTI launches open `/?quiz=<slug>#token=<token>&learner=<id>`. Keep the token, then remove the
@@ -46,6 +47,7 @@ function main() {
   const quizSlug = takeLaunchParameters();
   const showTab = initTabs();
   initSimulation();
+  initTraining();
   initPlayground();
   if (quizSlug) showTab('tab-quiz');
   initQuiz({ autoStartSlug: quizSlug });

@@ -16,7 +16,7 @@ from tests.e2e.wcag import overflow
 
 pytestmark = pytest.mark.e2e
 
-TABS = ("simulation", "playground", "quiz")
+TABS = ("simulation", "training", "playground", "quiz")
 
 
 def fill_every_tab(page: Any) -> None:
@@ -101,6 +101,8 @@ def test_tabs_work_by_keyboard(page: Any) -> None:
         )
 
     page.keyboard.press("ArrowRight")
+    assert selected() == ("tab-training", "tab-training", ["training"])
+    page.keyboard.press("ArrowRight")
     assert selected() == ("tab-playground", "tab-playground", ["playground"])
     page.keyboard.press("End")
     assert selected() == ("tab-quiz", "tab-quiz", ["quiz"])
@@ -113,6 +115,7 @@ def test_tabs_work_by_keyboard(page: Any) -> None:
     # Only the selected tab is in the tab order; Tab moves on into its panel.
     assert page.eval_on_selector_all("[role=tab]", "tabs => tabs.map(t => t.tabIndex)") == [
         0,
+        -1,
         -1,
         -1,
     ]

@@ -20,6 +20,7 @@ import pytest
 from tests.e2e.test_playground import PASTED
 from tests.e2e.test_quiz import SLUG, answer_all_correctly, bank_questions
 from tests.e2e.test_simulation import wait_for_chart
+from tests.e2e.test_training import open_training, small_run, wait_for_state
 from tests.e2e.wcag import axe_violations, contrast, describe_violations, overflow
 
 pytestmark = pytest.mark.e2e
@@ -105,6 +106,35 @@ def playground_states(page: Any) -> Iterator[str]:
     yield "playground-compare"
 
 
+def training_states(page: Any) -> Iterator[str]:
+    page.watch.allow("status of 422")
+    open_training(page)
+    yield "training"
+
+    # Running, before the first event: the request is held, so the page stands still for axe.
+    page.route("**/v1/simulations/training", lambda route: None)
+    page.click("#train-start")
+    wait_for_state(page, "running")
+    yield "training-running"
+
+    page.click("#train-stop")
+    wait_for_state(page, "stopped")
+    page.unroute("**/v1/simulations/training")
+    small_run(page)
+    page.click("#train-start")
+    wait_for_state(page, "finished")
+    page.click("#panel-training details.data-table summary")
+    page.locator("#train-bands-table tbody tr").first.wait_for()
+    yield "training-finished"
+
+    page.check("#train-compare input[value='group']")
+    page.click("#train-controls details.advanced summary")
+    page.fill("#train-groups", "3")
+    page.click("#train-start")
+    page.locator("#train-groups-error").filter(has_text="must divide").wait_for()
+    yield "training-refused"
+
+
 def _problem(status: int, title: str, detail: str) -> dict[str, Any]:
     return {
         "status": status,
@@ -173,6 +203,7 @@ def quiz_states(page: Any) -> Iterator[str]:
 
 WALKS: dict[str, Walk] = {
     "simulation": simulation_states,
+    "training": training_states,
     "playground": playground_states,
     "quiz": quiz_states,
 }
