@@ -77,7 +77,8 @@ class QuestionResultSchema(ma.Schema):
         dump_default=None,
         metadata={
             "description": "The common mistake this wrong answer matches (the first in the "
-            "question's order, under its tolerance); null when none does"
+            "question's order, under its tolerance); null when none does, or while the quiz's "
+            "review policy withholds the correct answer"
         },
     )
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from service.quizzes import domain
@@ -197,9 +199,56 @@ def test_generated_wrong_answers_are_diagnosed(question: Question) -> None:
         assert _result(quiz, {question.id: str(instance.answer)}, seed)["misconception"] is None
 
 
-def test_stored_results_without_misconceptions_still_review() -> None:
+def test_the_review_policy_withholds_the_misconception_with_the_key() -> None:
+    """Its feedback can work the answer out ("2 × 2 × ... × 2 = 2^20"), so it goes with the key."""
+    graded = grade(BANK["activation-distribution"], 3, {"q1-variance-20-layers": 40})
+    assert graded.results[0].misconception is not None
+    for policy in ("never", "after_pass"):
+        hidden = domain.apply_review_policy(graded, policy)
+        assert hidden.results[0].misconception is None
+        stored = domain.apply_review_policy(graded.to_dict(), policy)
+        assert stored["results"][0]["misconception"] is None
+    assert domain.apply_review_policy(graded, "after_submission") == graded
     old = {"score": 0, "max_score": 1, "passed": False, "results": [{"question_id": "q"}]}
-    assert domain.apply_review_policy(old, "never")["results"][0]["correct_answer"] is None
+    assert domain.apply_review_policy(old, "never")["results"][0]["misconception"] is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    answer=st.integers(-1000, 1000),
+    width=st.integers(0, 5),
+    wrong=st.lists(st.integers(-1000, 1000), min_size=1, max_size=4, unique=True),
+    given_answer=st.integers(-1100, 1100),
+)
+def test_grading_invariants(answer: int, width: int, wrong: list[int], given_answer: int) -> None:
+    """Whatever the numbers: a correct answer has no misconception; a diagnosed one is the
+    first in order that accepts the answer; a question whose values collide is refused."""
+    misconceptions = tuple(
+        Misconception(f"m{i}", f"f{i}", Fraction(v)) for i, v in enumerate(wrong)
+    )
+    values = [answer, *wrong]
+    apart = all(abs(a - b) > 2 * width for i, a in enumerate(values) for b in values[:i])
+    make = lambda: Question(  # noqa: E731
+        "q",
+        domain.NUMERIC,
+        "?",
+        "e",
+        answer=answer,
+        tolerance=Tolerance("absolute", width),
+        misconceptions=misconceptions,
+    )
+    if not apart:
+        with pytest.raises(ValueError, match="coincides"):
+            make()
+        return
+    row = _result(_quiz(make()), {"q": given_answer})
+    if row["correct"]:
+        assert row["misconception"] is None
+        return
+    matching = [f"m{i}" for i, v in enumerate(wrong) if abs(given_answer - v) <= width]
+    assert len(matching) <= 1  # apart: at most one accepts any answer
+    expected = {"id": matching[0], "feedback": f"f{matching[0][1:]}"} if matching else None
+    assert row["misconception"] == expected
 
 
 # --- generated misconceptions against oracles -------------------------------------------
