@@ -9,7 +9,7 @@ back as mappings and are turned into dataclasses by column name, never by positi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -290,3 +290,23 @@ def quiz_submissions(
         .mappings()
         .all()
     )
+
+
+def graded_attempts(
+    session: Session, quiz_id: int, learner_ids: Collection[uuid.UUID] | None
+) -> Sequence[RowMapping]:
+    """(learner_id, attempt_number, answers, result, score, max_score) of the submitted attempts
+    on the quiz, by learner then attempt number; only these learners' when `learner_ids` is
+    given."""
+    statement = select(
+        Attempt.learner_id.label("learner_id"),
+        Attempt.attempt_number.label("attempt_number"),
+        Attempt.answers.label("answers"),
+        Attempt.result.label("result"),
+        Attempt.score.label("score"),
+        Attempt.max_score.label("max_score"),
+    ).where(Attempt.quiz_id == quiz_id, Attempt.status == SUBMITTED)
+    if learner_ids is not None:
+        statement = statement.where(Attempt.learner_id.in_(list(learner_ids)))
+    order = statement.order_by(Attempt.learner_id, Attempt.attempt_number)
+    return session.execute(order).mappings().all()

@@ -1,5 +1,5 @@
 """Learners, attempts, progress and results: /v1/learners..., /v1/quizzes/{slug}/attempts,
-/v1/quizzes/{slug}/results and /v1/attempts/{id}...
+/v1/quizzes/{slug}/results, /v1/quizzes/{slug}/analytics and /v1/attempts/{id}...
 
 Thin views: load with a schema, ask `policy` who may, call one use case, dump with a schema."""
 
@@ -16,7 +16,8 @@ from service.api import Blueprint
 from service.auth.guards import guard, require_principal
 from service.auth.services import revoke_token
 from service.db import get_read_session, get_session
-from service.learners import attempts, learners, policy, progress, schemas
+from service.learners import attempts, item_analysis, learners, policy, progress, schemas
+from service.learners.analytics_csv import analytics_csv
 from service.learners.events import LearnerEvents
 from service.learners.gradebook_csv import results_csv
 from service.pagination import PageArgsSchema, page_request
@@ -157,6 +158,37 @@ class QuizResults(MethodView):
             )
         request_page = page_request(args, settings().max_page_size)
         return progress.quiz_results(get_read_session(), slug, request_page)
+
+
+@blp.route("/quizzes/<string:slug>/analytics")
+class QuizAnalytics(MethodView):
+    @guard(blp, roles=READERS)
+    @blp.arguments(schemas.AnalyticsArgsSchema, location="query")
+    @blp.response(200, schemas.QuizAnalyticsSchema)
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type="text/csv",
+        schema={"type": "string"},
+        description="format=csv: a row for the quiz, then one per question",
+    )
+    @blp.problems(404)
+    def get(self, args: dict[str, Any], slug: str) -> Any:
+        """Item analysis of a quiz's graded attempts (API key: author, integration or admin).
+
+        Moodle's quiz statistics: per quiz the mean, spread and Cronbach's alpha of the scores;
+        per question the facility and discrimination indices, how often each choice was
+        picked and each misconception matched. Scores are in points; indices, weights and
+        alpha in percent. A figure that cannot be computed (too few attempts, no spread) is
+        null and `reasons` says why. First attempts only unless `attempts=all`."""
+        analysis = item_analysis.quiz_analytics(get_read_session(), slug, attempts=args["attempts"])
+        if args["format"] == "csv":
+            return Response(
+                analytics_csv(analysis),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{slug}-analytics.csv"'},
+            )
+        return analysis
 
 
 @blp.route("/attempts/<uuid:attempt_id>")

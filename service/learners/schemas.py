@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import marshmallow as ma
 
 from service.pagination import PageArgsSchema, page_schema
@@ -126,3 +129,100 @@ class ResultsArgsSchema(PageArgsSchema):
         validate=ma.validate.OneOf(["json", "csv"]),
         metadata={"description": "csv: every row, for gradebook import"},
     )
+
+
+class AnalyticsArgsSchema(ma.Schema):
+    attempts = ma.fields.String(
+        load_default="first",
+        validate=ma.validate.OneOf(["first", "all"]),
+        metadata={
+            "description": "first: each learner's first submitted attempt (Moodle's "
+            "default); all: every submitted attempt"
+        },
+    )
+    format = ma.fields.String(
+        load_default="json",
+        validate=ma.validate.OneOf(["json", "csv"]),
+        metadata={"description": "csv: one row for the quiz, then one per question"},
+    )
+
+
+def _percent(description: str) -> ma.fields.Float:
+    return ma.fields.Float(
+        allow_none=True, required=True, metadata={"description": f"{description}, in percent"}
+    )
+
+
+_REASONS = ma.fields.Dict(
+    keys=ma.fields.String(),
+    values=ma.fields.String(),
+    required=True,
+    metadata={"description": "Why a figure is null, by figure name"},
+)
+
+
+class QuestionAnalyticsSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    attempts = ma.fields.Integer(
+        required=True, metadata={"description": "Attempts that include this question"}
+    )
+    max_score = ma.fields.Float(allow_none=True, required=True)
+    facility_index = _percent("Mean score as a share of the question's mark")
+    sd = _percent("Standard deviation of the score as a share of the mark")
+    random_guess_score = _percent("Expected score of a random guess (Moodle's estimate)")
+    intended_weight = _percent("The question's share of the quiz's maximum score")
+    effective_weight = _percent("The question's share of the spread of the total scores")
+    discrimination_index = _percent(
+        "Correlation between the score on this question and on the rest of the quiz"
+    )
+    discriminative_efficiency = _percent(
+        "Covariance with the rest of the quiz over its largest possible value"
+    )
+    choices = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        required=True,
+        metadata={"description": "How often each choice id was picked"},
+    )
+    misconceptions = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        required=True,
+        metadata={"description": "How often each misconception id was matched"},
+    )
+    reasons = _REASONS
+
+
+class QuizAnalyticsSchema(ma.Schema):
+    """Item analysis as Moodle's quiz statistics report defines it (scores in points, indices,
+    weights and alpha in percent)."""
+
+    quiz = ma.fields.String(required=True)
+    version = ma.fields.Integer(
+        required=True, metadata={"description": "The current version, whose questions are listed"}
+    )
+    attempts_included = ma.fields.String(required=True, metadata={"enum": ["first", "all"]})
+    attempts = ma.fields.Integer(required=True)
+    max_score = ma.fields.Float(allow_none=True, required=True)
+    mean_score = ma.fields.Float(allow_none=True, required=True)
+    median_score = ma.fields.Float(allow_none=True, required=True)
+    score_sd = ma.fields.Float(
+        allow_none=True, required=True, metadata={"description": "Sample standard deviation"}
+    )
+    skewness = ma.fields.Float(allow_none=True, required=True)
+    kurtosis = ma.fields.Float(allow_none=True, required=True)
+    cronbach_alpha = _percent("Cronbach's alpha (Moodle's coefficient of internal consistency)")
+    error_ratio = _percent("Share of the score spread that is measurement error")
+    standard_error = ma.fields.Float(allow_none=True, required=True)
+    questions = ma.fields.List(ma.fields.Nested(QuestionAnalyticsSchema), required=True)
+    reasons = _REASONS
+
+    @ma.pre_dump
+    def flatten(self, analysis: Any, **kwargs: Any) -> dict[str, Any]:
+        """An `item_analysis.ItemAnalysis` as one mapping."""
+        return {
+            "quiz": analysis.quiz,
+            "version": analysis.version,
+            "attempts_included": analysis.attempts_included,
+            **dataclasses.asdict(analysis.figures),
+        }

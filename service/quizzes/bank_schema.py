@@ -29,8 +29,14 @@ Shape (YAML)::
         generator: {name: propagation-variance, options: {}}   # instead of answer
         tolerance: {kind: relative, value: 0.001}
         explanation: ...                 # prompt optional: defaults to the generator's template
+        misconceptions:                  # optional, in the order grading tries them
+          - id: multiplied-by-depth      # one the generator computes (it gives the value)
+            feedback: ...                # shown beside a wrong answer that matches
+      - type: numeric                    # static: each misconception gives its value
+        misconceptions: [{id: added-factors, value: 40, feedback: ...}]
       - type: single_choice / multiple_choice
         choices: [{id: a, text: ..., correct: true}, ...]
+        misconceptions: [{id: dataset-shift, choice: b, feedback: ...}]   # the distractor
       - type: true_false
         answer: false
 """
@@ -38,6 +44,7 @@ Shape (YAML)::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -176,6 +183,24 @@ class GeneratorSchema(_Strict):
             raise ValidationError(str(error), "options") from error
 
 
+class MisconceptionSchema(_Strict):
+    id = fields.String(
+        required=True,
+        validate=[Length(1, 64), Regexp(ID_PATTERN, error="Use lowercase letters, digits, '-'.")],
+    )
+    feedback = fields.String(required=True, validate=Length(1, 2000))
+    value = ExactNumber(load_default=None, allow_none=True)
+    choice = fields.String(load_default=None, allow_none=True, validate=Length(1, 32))
+
+    @post_load
+    def make_misconception(self, data: dict[str, Any], **kwargs: Any) -> domain.Misconception:
+        return domain.Misconception(**data)
+
+    @post_dump
+    def drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if value is not None}
+
+
 class SettingsSchema(_Strict):
     max_attempts = fields.Integer(
         load_default=None, allow_none=True, validate=Range(min=1, max=1000)
@@ -220,6 +245,7 @@ class QuestionSchema(_Strict):
     generator = fields.Method(
         "dump_generator", "load_generator", load_default=None, allow_none=True
     )
+    misconceptions = fields.List(fields.Nested(MisconceptionSchema), load_default=None)
 
     def dump_generator(self, question: domain.Question) -> dict[str, Any] | None:
         if question.generator is None:
@@ -259,7 +285,14 @@ class QuestionSchema(_Strict):
         if data["type"] == domain.NUMERIC and data["answer"] is not None:
             data["answer"] = read_exact(data["answer"])
         data["choices"] = tuple(data["choices"] or ())
-        return domain.Question(**data, generator=generator, generator_options=options)
+        data["misconceptions"] = tuple(data["misconceptions"] or ())
+        question = domain.Question(
+            **{**data, "misconceptions": ()}, generator=generator, generator_options=options
+        )
+        try:  # the misconceptions' forms and collisions are the domain's checks
+            return replace(question, misconceptions=data["misconceptions"])
+        except ValueError as error:
+            raise ValidationError(str(error), "misconceptions") from error
 
     @post_dump
     def drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -51,6 +51,13 @@ class QuizSchema(ma.Schema):
     questions = ma.fields.List(ma.fields.Nested(PublicQuestionSchema), required=True)
 
 
+class MisconceptionHitSchema(ma.Schema):
+    id = ma.fields.String(required=True, metadata={"description": "The misconception's stable id"})
+    feedback = ma.fields.String(
+        required=True, metadata={"description": "What the mistake is, for the learner"}
+    )
+
+
 class QuestionResultSchema(ma.Schema):
     question_id = ma.fields.String(required=True)
     correct = ma.fields.Boolean(required=True)
@@ -63,6 +70,17 @@ class QuestionResultSchema(ma.Schema):
         metadata={"description": "null when the quiz's review policy withholds it"},
     )
     explanation = ma.fields.String(allow_none=True, required=True)
+    misconception = ma.fields.Nested(
+        MisconceptionHitSchema,
+        allow_none=True,
+        required=True,
+        dump_default=None,
+        metadata={
+            "description": "The common mistake this wrong answer matches (the first in the "
+            "question's order, under its tolerance); null when none does, or while the quiz's "
+            "review policy withholds the correct answer"
+        },
+    )
 
 
 class GradeResultSchema(ma.Schema):

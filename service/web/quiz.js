@@ -244,13 +244,17 @@ export function initQuiz({ autoStartSlug = null } = {}) {
       if (question) head.append(` — ${question.prompt}`);
       li.append(head);
       if (item.feedback) appendPara(li, item.feedback);
+      if (item.misconception) li.append(misconceptionNote(item.misconception));
       if (!item.correct && item.correct_answer !== undefined && item.correct_answer !== null) {
         appendPara(li, `Correct answer: ${answerText(question, item.correct_answer)}`);
       }
       if (item.explanation) appendPara(li, item.explanation, 'explanation');
       list.append(li);
       const fieldset = form.querySelector(`fieldset[data-question-id="${CSS.escape(String(item.question_id))}"]`);
-      if (fieldset) fieldset.dataset.outcome = item.correct ? 'correct' : 'incorrect';
+      if (fieldset) {
+        fieldset.dataset.outcome = item.correct ? 'correct' : 'incorrect';
+        if (item.misconception) showBesideAnswer(fieldset, item.misconception);
+      }
     }
     const score = $('quiz-score');
     score.replaceChildren();
@@ -260,6 +264,23 @@ export function initQuiz({ autoStartSlug = null } = {}) {
     score.className = result.passed ? 'passed' : 'not-passed';
     score.tabIndex = -1;
     score.focus();
+  }
+
+  // The targeted feedback beside the learner's wrong answer: after the numeric input or the
+  // picked choice, and read out with the answer (aria-describedby).
+  function showBesideAnswer(fieldset, misconception) {
+    const note = misconceptionNote(misconception);
+    note.id = `quiz-misconception-${fieldset.dataset.questionId}`;
+    const picked = [...fieldset.querySelectorAll('input:checked')];
+    const anchor = fieldset.dataset.type === 'numeric'
+      ? fieldset.querySelector('.help')
+      : picked.length === 1 ? picked[0].closest('label') : null;
+    if (anchor) anchor.after(note);
+    else fieldset.querySelector('.field-error').before(note);
+    for (const input of fieldset.querySelectorAll('input')) {
+      const described = (input.getAttribute('aria-describedby') || '').split(' ').filter(Boolean);
+      input.setAttribute('aria-describedby', [...described, note.id].join(' '));
+    }
   }
 
   async function loadProgress() {
@@ -339,6 +360,16 @@ function answerText(question, answer) {
   if (Array.isArray(answer)) return answer.map(textOf).join('; ');
   if (typeof answer === 'boolean') return answer ? 'True' : 'False';
   return textOf(answer);
+}
+
+function misconceptionNote(misconception) {
+  const note = document.createElement('p');
+  note.className = 'misconception';
+  note.dataset.misconception = misconception.id;
+  const label = document.createElement('strong');
+  label.textContent = 'Likely mistake: ';
+  note.append(label, misconception.feedback);
+  return note;
 }
 
 function appendPara(parent, text, className) {

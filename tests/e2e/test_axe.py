@@ -177,11 +177,13 @@ def quiz_states(page: Any) -> Iterator[str]:
     numeric.locator(".field-error:not(:empty)").wait_for()
     yield "quiz-unreadable-answer"
 
-    numeric.get_by_label("Your answer").fill("3")
+    # 40 and choice b are common mistakes: their targeted feedback shows beside the answers.
+    numeric.get_by_label("Your answer").fill("40")
     fieldsets["q2-linear-stack-variance"].get_by_label("Your answer").fill("1")
     fieldsets["q3-internal-covariate-shift"].locator("input[value='b']").check()
     page.click("#quiz-submit")
     page.wait_for_selector("#quiz-results li.incorrect")
+    assert page.locator("#quiz-form .misconception").count() == 2
     yield "quiz-graded-not-passed"
 
     page.click("#quiz-start")  # "Try again"

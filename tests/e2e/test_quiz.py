@@ -138,3 +138,51 @@ def test_unreadable_numeric_answer_is_shown_next_to_its_question(
     assert page.get_attribute("[data-result-for='q2-linear-stack-variance']", "class") == (
         "incorrect"
     )
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_wrong_answer_shows_the_mistake_behind_it(
+    request: pytest.FixtureRequest, viewport: str, screenshots: Path
+) -> None:
+    """40 for twenty doublings: the 'added the factors' feedback beside the answer and in the
+    results; a right answer elsewhere shows none."""
+    page = request.getfixturevalue("page" if viewport == "desktop" else "phone_page")
+    fieldsets = start_quiz(page)
+    numeric = fieldsets["q1-variance-20-layers"]
+    numeric.get_by_label("Your answer").fill("40")
+    fieldsets["q3-internal-covariate-shift"].locator("input[value='a']").check()
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-results li[data-result-for]")
+
+    expected = " ".join(
+        bank_questions()["q1-variance-20-layers"]["misconceptions"][0]["feedback"].split()
+    )
+    beside = numeric.locator(".misconception")
+    assert beside.inner_text() == f"Likely mistake: {expected}"
+    assert beside.get_attribute("data-misconception") == "added-factors"
+    # Right after the answer's input and its hint, and read out with the answer.
+    assert numeric.locator(".help + .misconception").count() == 1
+    described = numeric.get_by_label("Your answer").get_attribute("aria-describedby").split()
+    assert beside.get_attribute("id") in described
+    result = page.locator("[data-result-for='q1-variance-20-layers']")
+    assert result.get_attribute("class") == "incorrect"
+    assert "incorrect (read as 40)" in result.inner_text()
+    assert result.locator(".misconception").inner_text() == f"Likely mistake: {expected}"
+    assert (
+        page.locator("[data-result-for='q3-internal-covariate-shift'] .misconception").count() == 0
+    )
+    assert fieldsets["q3-internal-covariate-shift"].locator(".misconception").count() == 0
+    page.screenshot(path=screenshots / f"{viewport}-quiz-misconception.png", full_page=True)
+    numeric.scroll_into_view_if_needed()
+    page.screenshot(path=screenshots / f"{viewport}-quiz-misconception-beside.png")
+
+
+def test_a_picked_distractor_shows_its_misconception_beside_it(page: Any) -> None:
+    fieldsets = start_quiz(page)
+    choice = fieldsets["q3-internal-covariate-shift"]
+    choice.locator("input[value='b']").check()
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-results li[data-result-for]")
+    note = choice.locator("label.choice:has(input[value='b']) + .misconception")
+    assert note.get_attribute("data-misconception") == "dataset-shift"
+    assert note.inner_text().startswith("Likely mistake: A difference between training data")

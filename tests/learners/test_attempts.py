@@ -209,3 +209,26 @@ def test_after_pass_shows_a_failed_attempts_answers_once_another_passed(
         f"/v1/attempts/{passed['id']}/submission", json={"answers": ALL_RIGHT}, headers=auth
     )
     assert stored_answers()[0] == 1048576
+
+
+def test_a_wrong_answer_shows_the_misconception_behind_it(app: Flask, client: FlaskClient) -> None:
+    from service.quizzes.services import seed_bank
+
+    with app.extensions["database"].sessionmaker() as session:
+        seed_bank(session)
+    _, auth = register(client)
+    attempt = start(client, auth, "activation-distribution").json
+    assert "misconception" not in json.dumps(attempt)
+    answers = {"q1-variance-20-layers": 40, "q3-internal-covariate-shift": "a"}
+    result = client.post(
+        f"/v1/attempts/{attempt['id']}/submission", json={"answers": answers}, headers=auth
+    ).json
+    by_id = {r["question_id"]: r for r in result["results"]}
+    hit = by_id["q1-variance-20-layers"]["misconception"]
+    assert hit["id"] == "added-factors"
+    assert "the factors multiply" in hit["feedback"]
+    assert by_id["q1-variance-20-layers"]["feedback"] == "incorrect (read as 40)"
+    assert by_id["q3-internal-covariate-shift"]["misconception"] is None  # right answer
+    assert by_id["q2-linear-stack-variance"]["misconception"] is None  # not answered
+    stored = client.get(f"/v1/attempts/{attempt['id']}", headers=auth).json
+    assert stored["result"]["results"][0]["misconception"] == hit

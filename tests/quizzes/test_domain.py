@@ -566,6 +566,7 @@ def test_review_policies() -> None:
         "feedback",
         "correct_answer",
         "explanation",
+        "misconception",
     }
 
 

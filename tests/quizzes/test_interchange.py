@@ -14,7 +14,15 @@ import pytest
 from marshmallow import ValidationError
 
 from service.quizzes.bank_loader import load_bank
-from service.quizzes.domain import Choice, Question, Quiz, QuizSettings, Tolerance, instantiate
+from service.quizzes.domain import (
+    Choice,
+    Misconception,
+    Question,
+    Quiz,
+    QuizSettings,
+    Tolerance,
+    instantiate,
+)
 from service.quizzes.interchange import (
     FORMATS,
     InterchangeError,
@@ -62,6 +70,10 @@ def _sample_quiz() -> Quiz:
                 points=Fraction(5, 2),
                 answer=Fraction(1, 3),
                 tolerance=Tolerance("sig_figs", Fraction(4)),
+                misconceptions=(
+                    Misconception("inverse", "You inverted it: 3 ~ 1/(1/3) # = wrong", 3),
+                    Misconception("halved", "Half: 0.5", Fraction(1, 2)),
+                ),
             ),
             Question(
                 id="tiny",
@@ -77,6 +89,7 @@ def _sample_quiz() -> Quiz:
                 prompt="Pick = the right one",
                 explanation="b.",
                 choices=(Choice("a", "A ~ tilde"), Choice("b", "B = equals", True)),
+                misconceptions=(Misconception("tilde", "Not a: x = y # z ~ w", choice="a"),),
             ),
             Question(
                 id="mc",
@@ -89,6 +102,7 @@ def _sample_quiz() -> Quiz:
                     Choice("b", "Beta"),
                     Choice("c", "Gamma: third", True),
                 ),
+                misconceptions=(Misconception("beta", "Beta is wrong.", choice="b"),),
             ),
             Question(
                 id="tf",
@@ -124,11 +138,20 @@ def _comparable(quiz: Quiz, *, points: bool) -> list[dict[str, Any]]:
             "choices": [(c.id, c.text, c.correct) for c in instance.choices],
             "answer": instance.answer,
         }
+        row["misconceptions"] = [
+            (m.id, m.feedback, m.choice if m.value is None else float(m.value))
+            for m in instance.misconceptions
+        ]
         if instance.tolerance is not None:
             # Both formats write decimals: a rational such as 1/3 travels as 17 digits.
             assert isinstance(instance.answer, Fraction)
             row["answer"] = float(instance.answer)
             row["half_width"] = float(instance.tolerance.half_width(instance.answer))
+            row["half_widths"] = [
+                float(instance.tolerance.half_width(m.value))
+                for m in instance.misconceptions
+                if m.value is not None
+            ]
         if points:
             row["points"] = question.points
         rows.append(row)
@@ -180,6 +203,16 @@ def test_unknown_format() -> None:
 # GIFT
 
 
+def _explained(row: dict[str, Any]) -> list[str]:
+    """Each choice's expected feedback: its misconception's, else none."""
+    feedback = {choice: text for _, text, choice in row["misconceptions"]}
+    return [feedback.get(choice_id, "") for choice_id, _, _ in row["choices"]]
+
+
+def _choice_feedback(answers: list[Any], row: dict[str, Any]) -> list[str]:
+    return [gift_unescape(a.feedback or "") for a in answers]
+
+
 @pytest.mark.parametrize("quiz", QUIZZES, ids=IDS)
 def test_gift_parsed_by_pygiftparser(quiz: Quiz) -> None:
     text = export_quiz(quiz, "gift", example_seed=EXAMPLE_SEED)
@@ -191,20 +224,30 @@ def test_gift_parsed_by_pygiftparser(quiz: Quiz) -> None:
         assert question.markup == "plain"
         assert gift_unescape(question.text) == row["prompt"]
         assert gift_unescape(question.generalFeedback) == row["explanation"]
-        answers = question.answers
-        kind = type(answers).__name__
-        if row["type"] == "numeric" and row["answer"] < 0:
+        values = [row.get("answer", 0)] + [m[2] for m in row["misconceptions"]]
+        if row["type"] == "numeric" and min(values) < 0:
             # pygiftparser's number pattern has no sign (Moodle's own reader accepts one).
             assert not question.valid
             negative_numeric += 1
             continue
+        answers = question.answers
+        kind = type(answers).__name__
         assert question.valid
         if row["type"] == "numeric":
             assert kind == "NumericAnswerSet"
-            (answer,) = answers.answers
+            answer, *mistakes = answers.answers
             assert answer.value == row["answer"]
             assert answer.tolerance == row["half_width"]
             assert answer.fraction == 100
+            # Misconceptions: 0% answers after the correct one, each with its feedback.
+            assert [
+                (m.value, m.tolerance, m.fraction, gift_unescape(m.feedback)) for m in mistakes
+            ] == [
+                (value, width, 0, feedback)
+                for (_, feedback, value), width in zip(
+                    row["misconceptions"], row["half_widths"], strict=True
+                )
+            ]
         elif row["type"] == "true_false":
             assert kind == "TrueFalseSet"
             assert answers.answer is row["answer"]
@@ -212,6 +255,7 @@ def test_gift_parsed_by_pygiftparser(quiz: Quiz) -> None:
             assert kind == "SelectSet"
             got = [(gift_unescape(a.answer), a.fraction) for a in answers.answers]
             assert got == [(text, 100 if ok else 0) for _, text, ok in row["choices"]]
+            assert _choice_feedback(answers.answers, row) == _explained(row)
         else:
             assert kind == "MultipleChoicesSet"
             right = sum(ok for *_, ok in row["choices"])
@@ -221,6 +265,7 @@ def test_gift_parsed_by_pygiftparser(quiz: Quiz) -> None:
             assert [fraction for _, fraction in got] == [
                 pytest.approx(weight if ok else -weight, abs=1e-5) for *_, ok in row["choices"]
             ]
+            assert _choice_feedback(answers.answers, row) == _explained(row)
     assert negative_numeric <= sum(q.generator is not None for q in quiz.questions)
 
 
@@ -343,10 +388,16 @@ def test_moodle_xml_structure(quiz: Quiz) -> None:
         answers = element.findall("answer")
         fractions = [float(a.get("fraction", "nan")) for a in answers]
         texts = [a.findtext("text") for a in answers]
+        feedback = [a.findtext("feedback/text") or "" for a in answers]
         if row["type"] == "numeric":
-            assert fractions == [100]
+            # Moodle grades the first matching answer: the correct one, then the mistakes.
+            assert fractions == [100] + [0] * len(row["misconceptions"])
             assert float(texts[0] or "") == row["answer"]
             assert float(answers[0].findtext("tolerance") or "") == row["half_width"]
+            assert [float(t or "") for t in texts[1:]] == [m[2] for m in row["misconceptions"]]
+            assert feedback[1:] == [m[1] for m in row["misconceptions"]]
+            widths = [float(a.findtext("tolerance") or "") for a in answers[1:]]
+            assert widths == row["half_widths"]
         elif row["type"] == "true_false":
             assert texts == ["true", "false"]
             assert fractions == ([100, 0] if row["answer"] else [0, 100])
@@ -354,6 +405,7 @@ def test_moodle_xml_structure(quiz: Quiz) -> None:
             single = row["type"] == "single_choice"
             assert element.findtext("single") == ("true" if single else "false")
             assert texts == [text for _, text, _ in row["choices"]]
+            assert feedback == _explained(row)
             right = [f for f in fractions if f > 0]
             assert sum(right) == pytest.approx(100, abs=1e-4)
             if single:
@@ -444,3 +496,66 @@ def test_exact_numbers_survive_json() -> None:
     text = export_quiz(quiz, "json")
     assert f'"answer": "{exact_text(Fraction(1, 3))}"' in text
     assert '"answer": 1e-10' in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Misconceptions from files written elsewhere (no id note): ids from the feedback's words
+
+
+def test_gift_import_reads_wrong_answer_feedback_as_misconceptions() -> None:
+    text = """::depth::How much after 20 doublings? {#
+        =1048576:0
+        =%0%40:0#You added the factors instead of multiplying them.
+        =%50%1048000:1000#Close.
+    }
+
+    ::axes::Which axis? {=rows ~columns#That is the batch axis. ~both}
+    """
+    depth, axes = import_quiz(text, "gift", slug="foreign").questions
+    assert depth.answer == 1048576
+    assert [(m.id, m.value, m.feedback) for m in depth.misconceptions] == [
+        ("you-added-the-factors-instead", 40, "You added the factors instead of multiplying them.")
+    ]
+    assert [(m.id, m.choice) for m in axes.misconceptions] == [("that-is-the-batch-axis", "b")]
+
+
+def test_moodle_xml_import_reads_zero_percent_answers_as_misconceptions() -> None:
+    text = """<quiz><question type="numerical"><name><text>n</text></name>
+      <questiontext format="plain_text"><text>2^20?</text></questiontext>
+      <answer fraction="100"><text>1048576</text><tolerance>0</tolerance></answer>
+      <answer fraction="0"><text>40</text><tolerance>0</tolerance>
+        <feedback format="html"><text>&lt;p&gt;Factors multiply.&lt;/p&gt;</text></feedback>
+      </answer>
+      <answer fraction="0"><text>7</text><tolerance>0</tolerance></answer>
+    </question></quiz>"""
+    (question,) = import_quiz(text, "moodle-xml", slug="foreign").questions
+    assert [(m.id, m.value, m.feedback) for m in question.misconceptions] == [
+        ("factors-multiply", 40, "Factors multiply.")
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["gift", "moodle-xml"])
+def test_an_import_with_a_colliding_misconception_is_refused_naming_it(fmt: str) -> None:
+    quiz = Quiz(
+        "collide",
+        "Collide",
+        None,
+        "",
+        QuizSettings(),
+        (
+            Question(
+                "q",
+                "numeric",
+                "?",
+                "e",
+                answer=100,
+                tolerance=Tolerance("absolute", 1),
+                misconceptions=(Misconception("far", "f", Fraction(50)),),
+            ),
+        ),
+    )
+    text = export_quiz(quiz, fmt).replace("50", "101.5")  # now within the answer's tolerance
+    with pytest.raises(ValidationError) as caught:
+        import_quiz(text, fmt)
+    message = str(caught.value.messages)
+    assert "misconception 'far' (101.5) coincides with the correct answer (100)" in message

@@ -250,8 +250,9 @@ def test_a_built_quiz_keeps_its_seeds_and_generated_answers(app: Flask) -> None:
     generated = [q.generator for q in quiz.questions if q.generator is not None]
     assert generated
     assert all(generator.memo is model.answers for generator in generated)  # type: ignore[attr-defined]
-    # One computation per drawn parameters, which the answer and its explanation share.
-    assert len(model.answers) == len(generated)
+    # One computation per drawn parameters, which the answer and its explanation share, and
+    # one for the network the ReLU question's `relu-half-forgotten` misconception imagines.
+    assert len(model.answers) == len(generated) + 1
     plain = load_quiz(dump_quiz(quiz))
     assert plain == quiz  # memos and remembering generators are not part of the quiz's value
     assert plain.memo is None

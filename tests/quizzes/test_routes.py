@@ -225,6 +225,25 @@ def test_import_of_junk_is_422(app: Flask, client: FlaskClient) -> None:
     assert response.content_type == "application/problem+json"
 
 
+def test_import_with_a_colliding_misconception_is_422_naming_it(
+    app: Flask, client: FlaskClient
+) -> None:
+    text = "::q::2^20?{#=1048576:0 =%0%1048576:0#Looks right but is a mistake.}"
+    response = client.post(
+        "/v1/quizzes/import?format=gift&slug=collide",
+        data=text,
+        content_type="text/plain",
+        headers=api_key(app, "author"),
+    )
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    errors = response.json["errors"]["questions"]["0"]["misconceptions"]
+    assert errors == [
+        "question 'q': misconception 'looks-right-but-is-a' (1.04858e+06) coincides with the "
+        "correct answer (1.04858e+06) within the tolerance"
+    ]
+
+
 def change_only_an_answer(definition: dict[str, Any]) -> dict[str, Any]:
     """The sample quiz with the single-choice question's key moved to the other choice."""
     changed = copy.deepcopy(definition)

@@ -6,6 +6,7 @@
 - `instances`: a quiz as one attempt sees it, and the answer-free views
 - `answers`: reading a learner's raw answers (or every reason they cannot be read)
 - `grading`: credit, feedback and score
+- `misconceptions`: the mistakes behind wrong answers, and when two answers collide
 - `review`: the review policy (when the key and explanations are shown)
 - `scoring`: the scoring policy across attempts and attempt limits
 
@@ -23,11 +24,13 @@ from service.quizzes.domain.grading import (
     grade_instances,
 )
 from service.quizzes.domain.instances import (
+    CollidingDraws,
     instantiate,
     instantiate_question,
     json_number,
     public_view,
 )
+from service.quizzes.domain.misconceptions import Misconception
 from service.quizzes.domain.questions import (
     CHOICE_TYPES,
     MULTIPLE_CHOICE,
@@ -49,6 +52,7 @@ from service.quizzes.domain.questions import (
     QuizSettings,
     Tolerance,
     as_fraction,
+    misconception_problem,
 )
 from service.quizzes.domain.review import apply_review_policy
 from service.quizzes.domain.scoring import attempts_left, progress_fraction
@@ -67,10 +71,12 @@ __all__ = [
     "TRUE_FALSE",
     "AnswerMemo",
     "Choice",
+    "CollidingDraws",
     "GradeResult",
     "InstanceMemo",
     "Instances",
     "InstantiatedQuestion",
+    "Misconception",
     "Question",
     "QuestionGenerator",
     "QuestionResult",
@@ -89,6 +95,7 @@ __all__ = [
     "instantiate",
     "instantiate_question",
     "json_number",
+    "misconception_problem",
     "number_from_float",
     "progress_fraction",
     "public_view",

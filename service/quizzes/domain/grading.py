@@ -13,6 +13,7 @@ from typing import Any
 
 from service.quizzes.domain.answers import ReadAnswer, read_answers
 from service.quizzes.domain.instances import instantiate, json_number
+from service.quizzes.domain.misconceptions import Misconception, choice_match, numeric_match
 from service.quizzes.domain.questions import (
     MULTIPLE_CHOICE,
     NUMERIC,
@@ -35,6 +36,8 @@ class QuestionResult:
     feedback: str
     correct_answer: float | bool | str | list[str] | None
     explanation: str | None
+    # {"id", "feedback"} of the misconception the wrong answer matched, else None.
+    misconception: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class QuestionResult:
             "feedback": self.feedback,
             "correct_answer": self.correct_answer,
             "explanation": self.explanation,
+            "misconception": self.misconception,
         }
 
 
@@ -106,6 +110,22 @@ def _credit(question: InstantiatedQuestion, answer: ReadAnswer) -> tuple[Fractio
     return credit, "incorrect"
 
 
+def _diagnosis(question: InstantiatedQuestion, answer: ReadAnswer) -> Misconception | None:
+    """The misconception behind a wrong answer: the first in bank order that it matches (under
+    the question's own tolerance for numbers; the distractor picked for choices)."""
+    if question.type == NUMERIC:
+        assert isinstance(answer, Fraction)
+        assert question.tolerance is not None
+        return numeric_match(question.misconceptions, answer, question.tolerance.half_width)
+    if question.type == SINGLE_CHOICE:
+        assert isinstance(answer, str)
+        return choice_match(question.misconceptions, (answer,))
+    if question.type == MULTIPLE_CHOICE:
+        assert isinstance(answer, tuple)
+        return choice_match(question.misconceptions, answer)
+    return None
+
+
 def grade_instances(
     instances: Sequence[InstantiatedQuestion],
     answers: Mapping[str, object],
@@ -117,10 +137,14 @@ def grade_instances(
     score = max_score = Fraction(0)
     for question in instances:
         answer = read[question.id]
+        diagnosis = None
         if answer is None:
             credit, feedback = Fraction(0), NOT_ANSWERED
         else:
             credit, feedback = _credit(question, answer)
+            # The correct answer is checked first: a right answer has no misconception.
+            if credit < 1:
+                diagnosis = _diagnosis(question, answer)
         earned = credit * question.points
         score += earned
         max_score += question.points
@@ -133,6 +157,7 @@ def grade_instances(
                 feedback=feedback,
                 correct_answer=_correct_answer(question),
                 explanation=question.explanation,
+                misconception=None if diagnosis is None else diagnosis.to_dict(),
             )
         )
     passed = max_score > 0 and score >= pass_fraction * max_score
@@ -144,6 +169,7 @@ def grade(quiz: Quiz, seed: int, answers: Mapping[str, object]) -> GradeResult:
 
     Deterministic: the same arguments always give the same result. Missing answers score 0
     ("not answered"); unreadable ones raise UnreadableAnswer before anything is graded.
-    Multiple choice earns max(0, right picks − wrong picks) / number of right choices.
+    Multiple choice earns max(0, right picks − wrong picks) / number of right choices. A wrong
+    answer that matches a misconception carries its id and feedback (`QuestionResult`).
     """
     return grade_instances(instantiate(quiz, seed), answers, quiz.settings.pass_fraction)

@@ -5,18 +5,31 @@ A pure function of (quiz, seed), so a quiz built with a memo keeps what each see
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 from service.quizzes.domain.draws import SeededDraws
+from service.quizzes.domain.misconceptions import Misconception, collision
 from service.quizzes.domain.questions import (
     CHOICE_TYPES,
     Instances,
     InstantiatedQuestion,
     Question,
+    QuestionGenerator,
     Quiz,
 )
 from service.quizzes.numbers import number_from_float
+
+# A generated question redraws while its answer and misconceptions collide; the collision
+# sweep (tests/quizzes/test_misconceptions.py) shows that a few draws always suffice.
+MAX_COLLISION_REDRAWS = 100
+
+
+class CollidingDraws(RuntimeError):
+    """No draw of a generated question kept its misconceptions apart (a bank defect)."""
 
 
 def instantiate_question(
@@ -37,9 +50,10 @@ def instantiate_question(
             answer=question.answer,
             tolerance=question.tolerance,
             explanation=question.explanation,
+            misconceptions=question.misconceptions,
         )
     generator = question.generator
-    params = generator.draw(SeededDraws(seed, question.id, "params"), question.generator_options)
+    params, answer, misconceptions = _distinct_draw(question, generator, seed)
     worked = generator.explain(params)
     return InstantiatedQuestion(
         id=question.id,
@@ -47,12 +61,44 @@ def instantiate_question(
         prompt=generator.render(params),
         points=question.points,
         choices=choices,
-        # The shortest decimal of the float (what is shown), not its binary expansion.
-        answer=number_from_float(float(generator.answer(params))),
+        answer=answer,
         tolerance=question.tolerance,
         explanation=f"{question.explanation} {worked}".strip(),
         params=params,
+        misconceptions=misconceptions,
     )
+
+
+def _exact(value: float) -> Fraction | None:
+    """The shortest decimal of the float (what is shown), not its binary expansion; None when
+    the value is not finite."""
+    return number_from_float(float(value)) if math.isfinite(value) else None
+
+
+def _distinct_draw(
+    question: Question, generator: QuestionGenerator, seed: int
+) -> tuple[Mapping[str, Any], Fraction, tuple[Misconception, ...]]:
+    """Draw the question's parameters, drawing again from the same stream (so deterministically)
+    while the answer and the question's misconceptions collide under its tolerance. A question
+    without misconceptions keeps its first draw, as before misconceptions existed."""
+    rng = SeededDraws(seed, question.id, "params")
+    for _ in range(MAX_COLLISION_REDRAWS):
+        params = generator.draw(rng, question.generator_options)
+        answer = _exact(generator.answer(params))
+        if answer is None:
+            raise CollidingDraws(f"question {question.id!r}: the answer is not finite")
+        if not question.misconceptions:
+            return params, answer, ()
+        computed = generator.misconception_answers(params)
+        values = [(m.id, _exact(computed[m.id])) for m in question.misconceptions]
+        assert question.tolerance is not None
+        if collision(answer, values, question.tolerance.half_width) is None:
+            filled = tuple(
+                replace(m, value=value)
+                for m, (_, value) in zip(question.misconceptions, values, strict=True)
+            )
+            return params, answer, filled
+    raise CollidingDraws(f"question {question.id!r}: {MAX_COLLISION_REDRAWS} draws all collided")
 
 
 def instantiate(quiz: Quiz, seed: int) -> Instances:

@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from service.quizzes.domain.draws import SeededDraws
+from service.quizzes.domain.misconceptions import Misconception, choice_collision, collision
 from service.quizzes.numbers import floor_log10, number_from_float, parse_number
 
 SINGLE_CHOICE = "single_choice"
@@ -72,6 +73,15 @@ class QuestionGenerator(Protocol):
     def render(self, params: Mapping[str, Any]) -> str: ...
 
     def answer(self, params: Mapping[str, Any]) -> float: ...
+
+    @property
+    def misconception_ids(self) -> tuple[str, ...]:
+        """The mistakes this generator can compute (a question names some of them)."""
+        ...
+
+    def misconception_answers(self, params: Mapping[str, Any]) -> Mapping[str, float]:
+        """The wrong answer each mistake gives for these numbers, by id (NaN when undefined)."""
+        ...
 
     def explain(self, params: Mapping[str, Any]) -> str:
         """The worked computation for these numbers, appended to the question's explanation."""
@@ -163,12 +173,14 @@ class Question:
     tolerance: Tolerance | None = None
     generator: QuestionGenerator | None = None
     generator_options: Mapping[str, Any] = field(default_factory=dict)
+    misconceptions: tuple[Misconception, ...] = ()
 
     def __post_init__(self) -> None:
         if self.type not in QUESTION_TYPES:
             raise ValueError(f"unknown question type {self.type!r}")
         object.__setattr__(self, "points", as_fraction(self.points))
         object.__setattr__(self, "choices", tuple(self.choices))
+        object.__setattr__(self, "misconceptions", tuple(self.misconceptions))
         if self.type == NUMERIC and self.answer is not None and not isinstance(self.answer, bool):
             object.__setattr__(self, "answer", as_fraction(self.answer))
         problem = _question_problem(self)
@@ -201,6 +213,50 @@ def _question_problem(question: Question) -> str | None:
         return "only numeric questions can be generated"
     if question.points <= 0:
         return "points must be positive"
+    return misconception_problem(question)
+
+
+def misconception_problem(question: Question) -> str | None:
+    """What is wrong with the question's misconceptions (None when nothing): unique ids, the
+    answer form its type needs (see `misconceptions`), and no collision (static questions are
+    checked here; generated ones per draw, when instantiated)."""
+    items = question.misconceptions
+    if not items:
+        return None
+    if len({item.id for item in items}) != len(items):
+        return "misconception ids must be unique"
+    for item in items:
+        problem = _misconception_form(question, item)
+        if problem:
+            return f"misconception {item.id!r}: {problem}"
+    if question.type in CHOICE_TYPES:
+        return choice_collision(items)
+    if question.generator is None and isinstance(question.answer, Fraction):
+        assert question.tolerance is not None
+        values = [(item.id, item.value) for item in items]
+        return collision(question.answer, values, question.tolerance.half_width)
+    return None
+
+
+def _misconception_form(question: Question, item: Misconception) -> str | None:
+    if question.type in CHOICE_TYPES:
+        if item.choice is None or item.value is not None:
+            return "a choice question's misconception names a choice (and no value)"
+        wrong = {choice.id for choice in question.choices if not choice.correct}
+        if item.choice not in wrong:
+            return f"choice {item.choice!r} is not a wrong choice of this question"
+        return None
+    if question.type != NUMERIC:
+        return f"a {question.type} question has no misconceptions"
+    if item.choice is not None:
+        return "a numeric question's misconception has no choice"
+    if question.generator is None:
+        return None if item.value is not None else "needs the value the mistake gives"
+    if item.value is not None:
+        return "a generated question computes the value: remove it"
+    known = question.generator.misconception_ids
+    if item.id not in known:
+        return f"generator {question.generator.name!r} computes only: {', '.join(known)}"
     return None
 
 
@@ -217,6 +273,8 @@ class InstantiatedQuestion:
     tolerance: Tolerance | None
     explanation: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Values filled in for this attempt's numbers (generated questions).
+    misconceptions: tuple[Misconception, ...] = ()
 
     @property
     def correct_choice_ids(self) -> tuple[str, ...]:

@@ -26,7 +26,9 @@ def apply_review_policy(
     """Withhold correct answers and explanations as the quiz's review policy says.
 
     after_submission: always shown; after_pass: shown once this attempt or an earlier one
-    passed (`passed_before`); never: always withheld. `result` is a GradeResult or its stored
+    passed (`passed_before`); never: always withheld. A matched misconception is withheld with
+    them: its feedback often works the right answer out (for 40 against 2^20, "the factors
+    multiply, 2 × 2 × ... × 2"). `result` is a GradeResult or its stored
     form (`GradeResult.to_dict()`); the same form comes back, `result` itself when shown.
     """
     if policy not in REVIEW_POLICIES:
@@ -35,7 +37,11 @@ def apply_review_policy(
     if policy == "after_submission" or (policy == "after_pass" and (passed or passed_before)):
         return result
     if isinstance(result, dict):
-        rows = [{**r, "correct_answer": None, "explanation": None} for r in result["results"]]
+        withheld = {"correct_answer": None, "explanation": None, "misconception": None}
+        rows = [{**r, **withheld} for r in result["results"]]
         return {**result, "results": rows}
-    hidden = tuple(replace(r, correct_answer=None, explanation=None) for r in result.results)
+    hidden = tuple(
+        replace(r, correct_answer=None, explanation=None, misconception=None)
+        for r in result.results
+    )
     return replace(result, results=hidden)

@@ -2,6 +2,10 @@
 
 Each draws a small integer array (a learner can check it by hand) and asks one element of its
 normalization by one variant (ε = 0, no affine), computed by service.numerics.normalization.
+
+Misconceptions, from the same computation: `unbiased-variance` divides by the n − 1 variance,
+(x − μ)/√(σ²·n/(n − 1)); `divided-by-variance` divides by σ² instead of σ; `wrong-axis`
+normalizes over the axes another variant uses (`misnormalize`, also service.numerics).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class NormalizationElement:
     normalize: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
     statistic_index: Callable[[tuple[int, ...]], tuple[int, ...]]
     prompt: Callable[[list[Any], tuple[int, ...]], str]
+    misnormalize: Callable[[np.ndarray], np.ndarray]
+    misconception_ids: tuple[str, ...] = ("unbiased-variance", "divided-by-variance", "wrong-axis")
 
     def remembering(self, memo: AnswerMemo) -> NormalizationElement:
         """Itself: 14^8 arrays, an answer is rarely asked twice."""
@@ -86,6 +92,22 @@ class NormalizationElement:
     def answer(self, params: Mapping[str, Any]) -> float:
         return self._computed(params)[3]
 
+    def misconception_answers(self, params: Mapping[str, Any]) -> dict[str, float]:
+        x = np.asarray(params["x"], dtype=np.float64)
+        index = tuple(int(i) for i in params["index"])
+        output, mean, var = self.normalize(x)
+        count = x.size // mean.size  # values per statistic
+        where = self.statistic_index(index)
+        try:
+            wrong_axis = float(self.misnormalize(x)[index])
+        except NonFiniteResult:
+            wrong_axis = math.nan  # a constant slice along the wrong axes: undefined
+        return {
+            "unbiased-variance": float(output[index]) * math.sqrt((count - 1) / count),
+            "divided-by-variance": float(output[index]) / math.sqrt(float(var[where])),
+            "wrong-axis": wrong_axis,
+        }
+
     def explain(self, params: Mapping[str, Any]) -> str:
         value, mean, var, out = self._computed(params)
         return (
@@ -125,6 +147,24 @@ def _instance(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     result = instance_norm(x, eps=0.0, dtype=np.float64)
     assert result.mean is not None
     return result.output, result.mean, result.var
+
+
+def _over_features(x: np.ndarray) -> np.ndarray:
+    """Each row over its own last axis (layer normalization of the rows)."""
+    return _layer(x)[0]
+
+
+def _over_batch(x: np.ndarray) -> np.ndarray:
+    """Each column over the rows (batch normalization's axis); NaN in a constant column, whose
+    normalized value is undefined (ε = 0)."""
+    output, _, var = _batch(x)
+    return np.where(var == 0, np.nan, output)
+
+
+def _one_group(x: np.ndarray) -> np.ndarray:
+    """All channels of an example together (one group: layer normalization over C, H, W)."""
+    result = group_norm(x, 1, eps=0.0, dtype=np.float64)
+    return result.output
 
 
 def _layer_prompt(x: list[Any], index: tuple[int, ...]) -> str:
@@ -175,6 +215,7 @@ LAYER_NORM_ELEMENT = NormalizationElement(
     normalize=_layer,
     statistic_index=lambda index: (index[0],),
     prompt=_layer_prompt,
+    misnormalize=_over_batch,
 )
 BATCH_NORM_ELEMENT = NormalizationElement(
     name="batch-norm-element",
@@ -187,6 +228,7 @@ BATCH_NORM_ELEMENT = NormalizationElement(
     normalize=_batch,
     statistic_index=lambda index: (index[1],),
     prompt=_batch_prompt,
+    misnormalize=_over_features,
 )
 GROUP_NORM_ELEMENT = NormalizationElement(
     name="group-norm-element",
@@ -199,6 +241,7 @@ GROUP_NORM_ELEMENT = NormalizationElement(
     normalize=_group,
     statistic_index=lambda index: (index[0], index[1] // 2),
     prompt=_group_prompt,
+    misnormalize=_one_group,
 )
 INSTANCE_NORM_ELEMENT = NormalizationElement(
     name="instance-norm-element",
@@ -211,4 +254,5 @@ INSTANCE_NORM_ELEMENT = NormalizationElement(
     normalize=_instance,
     statistic_index=lambda index: (index[0], index[1]),
     prompt=_instance_prompt,
+    misnormalize=_one_group,
 )

@@ -1,12 +1,14 @@
 """Propagation questions: "depth L, fan-in n, Var(W) = v: what is the variance after L layers?"
 
-Answered by service.numerics.propagation.analytic_propagation. The draws come from a few hundred
-(depth, fan-in, Var(W), Var(x)) combinations, so their answers are worth keeping per drawn
-parameters (the quiz read model does, per app).
+Answered by service.numerics.propagation.analytic_propagation, which also computes each
+misconception's wrong answer (the network the mistake imagines). The draws come from a few
+hundred (depth, fan-in, Var(W), Var(x)) combinations, so their answers are worth keeping per
+drawn parameters (the quiz read model does, per app).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -132,6 +134,28 @@ class LinearVariancePropagation:
         assert final is not None  # drawn values stay far inside a double
         return final
 
+    misconception_ids: tuple[str, ...] = (
+        "multiplied-by-depth",
+        "forgot-fan-in",
+        "standard-deviation",
+    )
+
+    def misconception_answers(self, params: Mapping[str, Any]) -> dict[str, float]:
+        """multiplied-by-depth: Var(x)·L·n·Var(W) (one layer's factor times L, as if the
+        factors added up); forgot-fan-in: Var(x)·Var(W)^L (a network of width 1);
+        standard-deviation: √(Var(x)·(n·Var(W))^L)."""
+        depth, fan_in = int(params["depth"]), int(params["fan_in"])
+        weight, source = float(params["weight_variance"]), float(params["input_variance"])
+        one_layer, _ = _variances(self.memo, 1, fan_in, weight, source, "linear")
+        width_one, _ = _variances(self.memo, depth, 1, weight, source, "linear")
+        assert one_layer is not None
+        assert width_one is not None
+        return {
+            "multiplied-by-depth": depth * one_layer,
+            "forgot-fan-in": width_one,
+            "standard-deviation": math.sqrt(self.answer(params)),
+        }
+
     def explain(self, params: Mapping[str, Any]) -> str:
         factor = params["fan_in"] * params["weight_variance"]
         return (
@@ -194,6 +218,28 @@ class ReluVariancePropagation:
         )
         assert variance is not None
         return variance
+
+    misconception_ids: tuple[str, ...] = (
+        "relu-half-forgotten",
+        "halved-every-layer",
+        "standard-deviation",
+    )
+
+    def misconception_answers(self, params: Mapping[str, Any]) -> dict[str, float]:
+        """relu-half-forgotten: Var(x)·c^L (the same stack without ReLU); halved-every-layer:
+        Var(x)·(c/2)^L (the ½ applied to the first layer too, whose input is no ReLU output);
+        standard-deviation: √Var(z_L)."""
+        depth, fan_in = int(params["depth"]), int(params["fan_in"])
+        weight, source = params["numerator"] / fan_in, float(params["input_variance"])
+        linear, _ = _variances(self.memo, depth, fan_in, weight, source, "linear")
+        assert linear is not None
+        variance = self.answer(params)
+        return {
+            "relu-half-forgotten": linear,
+            # E[h_L²] = Var(z_L)/2 = Var(x)·(c/2)^L: the ½ of the last ReLU counted too.
+            "halved-every-layer": variance / 2,
+            "standard-deviation": math.sqrt(variance),
+        }
 
     def explain(self, params: Mapping[str, Any]) -> str:
         c, depth = params["numerator"], params["depth"]

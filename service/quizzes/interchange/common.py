@@ -133,3 +133,65 @@ def read_decimal(text: str, location: str) -> Fraction:
         return Fraction(Decimal(text.strip()))
     except (ArithmeticError, ValueError) as error:
         raise InterchangeError(f"cannot read the number {text.strip()!r}", location) from error
+
+
+# Misconceptions travel as 0% answers with feedback (Moodle grades the first matching answer,
+# so the correct one comes first). Their ids and the question's tolerance kind, which neither
+# format has a field for, ride in comments that other tools ignore; a file without them gets
+# ids made from the feedback and an absolute tolerance.
+MISCONCEPTIONS_NOTE = "misconceptions:"
+TOLERANCE_NOTE = "tolerance"
+
+
+def misconceptions_note(question: domain.Question) -> str:
+    """'misconceptions: id1, id2' in answer order (empty when the question has none)."""
+    if not question.misconceptions:
+        return ""
+    return f"{MISCONCEPTIONS_NOTE} {', '.join(m.id for m in question.misconceptions)}"
+
+
+def read_misconceptions_note(notes: list[str]) -> list[str] | None:
+    """The ids a 'misconceptions: ...' note lists, or None without such a note."""
+    for note in notes:
+        text = note.strip()
+        if text.startswith(MISCONCEPTIONS_NOTE):
+            listed = text.removeprefix(MISCONCEPTIONS_NOTE).split(",")
+            return [item.strip() for item in listed if item.strip()]
+    return None
+
+
+def read_tolerance_note(notes: list[str], answer: Fraction, half_width: Fraction) -> dict[str, Any]:
+    """The question's tolerance: the kind a 'tolerance KIND VALUE' note names when it gives the
+    answer the written half-width (to the 17 digits written), else absolute ± half-width."""
+    absolute = {"kind": "absolute", "value": dump_exact(abs(half_width))}
+    for note in notes:
+        match = re.search(r"\btolerance (absolute|relative|sig_figs) (\S+)", note)
+        if match is None:
+            continue
+        try:
+            tolerance = domain.Tolerance(match.group(1), read_decimal(match.group(2), "note"))
+        except (InterchangeError, ValueError):
+            return absolute
+        restored = tolerance.half_width(answer)
+        if abs(restored - abs(half_width)) <= abs(half_width) * Fraction(1, 10**15):
+            return {"kind": tolerance.kind, "value": dump_exact(tolerance.value)}
+    return absolute
+
+
+def misconception_dicts(
+    found: list[tuple[str, dict[str, Any]]], listed: list[str] | None
+) -> list[dict[str, Any]]:
+    """Misconception definitions from (feedback, answer part) pairs in answer order; ids from
+    the file's note when it lists one per answer, else made from the feedback's words."""
+    if listed is not None and len(listed) == len(found):
+        ids = listed
+    else:
+        seen: set[str] = set()
+        ids = [
+            unique_id(slugify(" ".join(feedback.split()[:5]))[:40] or f"m{n}", n, seen)
+            for n, (feedback, _) in enumerate(found, start=1)
+        ]
+    return [
+        {"id": identifier, "feedback": feedback, **part}
+        for identifier, (feedback, part) in zip(ids, found, strict=True)
+    ]

@@ -2,7 +2,12 @@
 are right, numeric answer with an absolute tolerance, and the explanation (general feedback).
 Not carried: points (Moodle uses 1), quiz title, lesson, description and settings, choice ids
 (re-assigned a, b, c... on import), the tolerance kind (relative and significant-figure
-tolerances are exported as the equivalent absolute ± around the answer).
+tolerances are exported as the equivalent absolute ± around the answer, and restored from
+this exporter's comment).
+
+Misconceptions are 0% answers with feedback after the correct one (`#=answer:tol =%0%value:tol
+#feedback`, Moodle's first-match order), or the feedback of the distractor they explain
+(`~text#feedback`); their ids ride in a comment line (see `common`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,14 @@ from service.quizzes.interchange.common import (
     check_size,
     choice_dicts,
     flatten,
+    misconception_dicts,
+    misconceptions_note,
     numeric_parts,
+    plain_decimal,
     quiz_dict,
     read_decimal,
+    read_misconceptions_note,
+    read_tolerance_note,
     slugify,
     tolerance_note,
     unique_id,
@@ -43,11 +53,22 @@ def gift_unescape(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text)
 
 
+def _feedback(item: Exported, choice: domain.Choice) -> str:
+    """'#feedback' of the misconception that explains `choice` (empty when none does)."""
+    for misconception in item.instance.misconceptions:
+        if misconception.choice == choice.id:
+            return f"#{gift_escape(misconception.feedback)}"
+    return ""
+
+
 def _gift_question(item: Exported) -> str:
     question, instance = item.question, item.instance
     comment = f"// {question.id}: {question.type}, {domain.json_number(question.points)} point(s)"
     if question.type == domain.NUMERIC:
         comment += f", {tolerance_note(item)}"
+    note = misconceptions_note(question)
+    if note:
+        comment += f"\n// {note}"
     if item.generated:
         assert question.generator is not None
         comment += (
@@ -57,17 +78,27 @@ def _gift_question(item: Exported) -> str:
     if question.type == domain.NUMERIC:
         value, half_width = numeric_parts(item)
         body = f"#{value}:{half_width}"
+        if instance.misconceptions:
+            assert instance.tolerance is not None
+            wrong = [
+                f"=%0%{plain_decimal(m.value)}:{plain_decimal(instance.tolerance.half_width(m.value))}"
+                f"#{gift_escape(m.feedback)}"
+                for m in instance.misconceptions
+                if m.value is not None
+            ]
+            body = f"#={value}:{half_width} " + " ".join(wrong)
     elif question.type == domain.TRUE_FALSE:
         body = "TRUE" if instance.answer else "FALSE"
     elif question.type == domain.SINGLE_CHOICE:
         body = " ".join(
-            ("=" if choice.correct else "~") + gift_escape(choice.text)
+            ("=" if choice.correct else "~") + gift_escape(choice.text) + _feedback(item, choice)
             for choice in instance.choices
         )
     else:
         weight = weights(len(instance.correct_choice_ids))
         body = " ".join(
             f"~%{'' if choice.correct else '-'}{weight}%{gift_escape(choice.text)}"
+            + _feedback(item, choice)
             for choice in instance.choices
         )
     prompt = gift_escape(instance.prompt)
@@ -87,25 +118,28 @@ def export_gift(quiz: domain.Quiz, example_seed: int = 0) -> str:
     return "\n".join(header) + "\n" + "\n".join(blocks)
 
 
-def _gift_blocks(text: str) -> tuple[str | None, list[str]]:
+def _gift_blocks(text: str) -> tuple[str | None, list[tuple[str, list[str]]]]:
+    """The category and the questions: (text, the comments written with it)."""
     category: str | None = None
-    blocks: list[str] = []
+    blocks: list[tuple[str, list[str]]] = []
     current: list[str] = []
+    comments: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("//"):
+            comments.append(stripped.removeprefix("//"))
             continue
         if stripped.startswith("$CATEGORY:"):
             category = stripped.removeprefix("$CATEGORY:").strip()
             continue
         if not stripped:
             if current:
-                blocks.append("\n".join(current))
-                current = []
+                blocks.append(("\n".join(current), comments))
+                current, comments = [], []
             continue
         current.append(line)
     if current:
-        blocks.append("\n".join(current))
+        blocks.append(("\n".join(current), comments))
     return category, blocks
 
 
@@ -141,14 +175,33 @@ def _find_unescaped(text: str, target: str, start: int = 0) -> int:
     return -1
 
 
-def _gift_numeric(body: str, location: str) -> tuple[Fraction, Fraction]:
-    """(answer, absolute tolerance) from `#value:tol`, `#min..max` or `#=value:tol ...`."""
+def _gift_numeric(
+    body: str, location: str
+) -> tuple[Fraction, Fraction, list[tuple[str, dict[str, Any]]]]:
+    """(answer, absolute tolerance, misconceptions as (feedback, {"value"})) from
+    `#value:tol`, `#min..max` or `#=value:tol =%0%value:tol#feedback ...`."""
     body = body[1:].strip()
+    found: list[tuple[str, dict[str, Any]]] = []
     if body and body[0] in "=~":
-        answers = [chunk for sign, chunk in _split_unescaped(body, "=~") if sign == "="]
-        if not answers:
+        answers = [chunk.strip() for sign, chunk in _split_unescaped(body, "=~") if sign == "="]
+        right = [chunk for chunk in answers if not re.match(r"^%(?!100%)[\d.]+%", chunk)]
+        if not right:
             raise InterchangeError("a numeric question needs an answer marked '='", location)
-        body = re.sub(r"^%100%", "", answers[0].strip())
+        for chunk in answers:
+            zero = re.match(r"^%0*(\.0*)?%", chunk)
+            if zero:
+                number, *feedback = [part for _, part in _split_unescaped(chunk[zero.end() :], "#")]
+                value, _ = _gift_number(number, location)
+                if feedback and feedback[0].strip():
+                    text = gift_unescape(feedback[0].strip())
+                    found.append((text, {"value": dump_exact(value)}))
+        body = re.sub(r"^%100%", "", right[0])
+    value, tolerance = _gift_number(body, location)
+    return value, tolerance, found
+
+
+def _gift_number(body: str, location: str) -> tuple[Fraction, Fraction]:
+    """(value, absolute tolerance) of `value:tol` or `min..max` (any '#feedback' dropped)."""
     body = _split_unescaped(body, "#")[0][1].strip()
     if ".." in body:
         low, _, high = body.partition("..")
@@ -158,7 +211,7 @@ def _gift_numeric(body: str, location: str) -> tuple[Fraction, Fraction]:
     return read_decimal(value, location), read_decimal(tolerance or "0", location)
 
 
-def _gift_choices(body: str, location: str) -> tuple[str, list[tuple[str, bool]]]:
+def _gift_choices(body: str, location: str) -> tuple[str, list[tuple[str, bool, str]]]:
     entries = [(sign, chunk) for sign, chunk in _split_unescaped(body, "=~") if sign]
     if not entries:
         raise InterchangeError("no answers found", location)
@@ -167,9 +220,9 @@ def _gift_choices(body: str, location: str) -> tuple[str, list[tuple[str, bool]]
     single = any(sign == "=" for sign, _ in entries)
     if single and all(sign == "=" for sign, _ in entries):
         raise InterchangeError("short-answer questions are not supported", location)
-    choices: list[tuple[str, bool]] = []
+    choices: list[tuple[str, bool, str]] = []
     for sign, chunk in entries:
-        text = _split_unescaped(chunk, "#")[0][1]
+        text, *feedback = [part for _, part in _split_unescaped(chunk, "#")]
         weight = re.match(r"^\s*%(-?[\d.]+)%", text)
         correct = sign == "="
         if weight:
@@ -177,11 +230,12 @@ def _gift_choices(body: str, location: str) -> tuple[str, list[tuple[str, bool]]
             correct = float(weight.group(1)) > 0
             if single and sign == "~" and correct:
                 raise InterchangeError("partial-credit single choice is not supported", location)
-        choices.append((gift_unescape(text.strip()), correct))
+        explained = gift_unescape(feedback[0].strip()) if feedback else ""
+        choices.append((gift_unescape(text.strip()), correct, explained))
     return (domain.SINGLE_CHOICE if single else domain.MULTIPLE_CHOICE), choices
 
 
-def _gift_to_question(block: str, number: int, seen: set[str]) -> dict[str, Any]:
+def _gift_to_question(block: str, notes: list[str], number: int, seen: set[str]) -> dict[str, Any]:
     location = f"question {number}"
     title = ""
     text = block.strip()
@@ -212,18 +266,27 @@ def _gift_to_question(block: str, number: int, seen: set[str]) -> dict[str, Any]
     tf = re.match(r"^(T|TRUE|F|FALSE)\s*(#.*)?$", inner, re.S)
     if not inner:
         raise InterchangeError("essay questions are not supported", location)
+    found: list[tuple[str, dict[str, Any]]] = []
     if tf:
         question.update(type=domain.TRUE_FALSE, answer=tf.group(1).startswith("T"))
     elif inner.startswith("#"):
-        value, half_width = _gift_numeric(inner, location)
+        value, half_width, found = _gift_numeric(inner, location)
         question.update(
             type=domain.NUMERIC,
             answer=dump_exact(value),
-            tolerance={"kind": "absolute", "value": dump_exact(half_width)},
+            tolerance=read_tolerance_note(notes, value, half_width),
         )
     else:
-        kind, choices = _gift_choices(inner, location)
-        question.update(type=kind, choices=choice_dicts(choices, location))
+        kind, entries = _gift_choices(inner, location)
+        choices = choice_dicts([(text, ok) for text, ok, _ in entries], location)
+        question.update(type=kind, choices=choices)
+        found = [
+            (feedback, {"choice": choice["id"]})
+            for (_, ok, feedback), choice in zip(entries, choices, strict=True)
+            if feedback and not ok
+        ]
+    if found:
+        question["misconceptions"] = misconception_dicts(found, read_misconceptions_note(notes))
     return question
 
 
@@ -234,7 +297,9 @@ def import_gift(text: str, *, slug: str | None = None, title: str | None = None)
     if not blocks:
         raise InterchangeError("no questions found")
     seen: set[str] = set()
-    questions = [_gift_to_question(block, n, seen) for n, block in enumerate(blocks, start=1)]
+    questions = [
+        _gift_to_question(block, notes, n, seen) for n, (block, notes) in enumerate(blocks, start=1)
+    ]
     category_name = (category or "").rstrip("/").rsplit("/", 1)[-1]
     quiz_slug = slug or slugify(category_name) or "imported-quiz"
     return load_quiz(quiz_dict(quiz_slug, title or category_name or quiz_slug, questions))

@@ -1,5 +1,9 @@
 """Moodle XML. Carries all GIFT carries plus points (defaultgrade), quiz title (category path),
-slug (category idnumber), description (category info) and choice shuffling."""
+slug (category idnumber), description (category info) and choice shuffling.
+
+Misconceptions are 0% answers with their feedback after the 100% one (numerical: each with the
+tolerance the question gives its value), or the feedback of the distractor they explain; their
+ids and the tolerance kind ride in comments inside the question (see `common`)."""
 
 from __future__ import annotations
 
@@ -19,11 +23,16 @@ from service.quizzes.interchange.common import (
     check_size,
     choice_dicts,
     flatten,
+    misconception_dicts,
+    misconceptions_note,
     numeric_parts,
     plain_decimal,
     quiz_dict,
     read_decimal,
+    read_misconceptions_note,
+    read_tolerance_note,
     slugify,
+    tolerance_note,
     unique_id,
     weights,
 )
@@ -54,6 +63,9 @@ def _xml_question(quiz: domain.Quiz, item: Exported) -> ET.Element:
                 " differ per attempt in Activation Lab "
             )
         )
+    for note in (misconceptions_note(question), tolerance_note(item)):
+        if note:
+            element.append(ET.Comment(f" {note} "))
     _text_element(element, "name", question.id)
     _text_element(element, "questiontext", instance.prompt, format=_FORMAT)
     _text_element(element, "generalfeedback", instance.explanation, format=_FORMAT)
@@ -66,6 +78,15 @@ def _xml_question(quiz: domain.Quiz, item: Exported) -> ET.Element:
         answer = _text_element(element, "answer", value, fraction="100", format=_FORMAT)
         _text_element(answer, "feedback", "", format=_FORMAT)
         ET.SubElement(answer, "tolerance").text = half_width
+        assert instance.tolerance is not None
+        for misconception in instance.misconceptions:
+            assert misconception.value is not None
+            mistaken = _text_element(
+                element, "answer", plain_decimal(misconception.value), fraction="0", format=_FORMAT
+            )
+            _text_element(mistaken, "feedback", misconception.feedback, format=_FORMAT)
+            width = instance.tolerance.half_width(misconception.value)
+            ET.SubElement(mistaken, "tolerance").text = plain_decimal(width)
     elif question.type == domain.TRUE_FALSE:
         for text in ("true", "false"):
             right = (text == "true") == bool(instance.answer)
@@ -82,6 +103,7 @@ def _xml_question(quiz: domain.Quiz, item: Exported) -> ET.Element:
             "true" if quiz.settings.shuffle_choices else "false"
         )
         ET.SubElement(element, "answernumbering").text = "abc"
+        explained = {m.choice: m.feedback for m in instance.misconceptions}
         for choice in instance.choices:
             answer = _text_element(
                 element,
@@ -90,7 +112,7 @@ def _xml_question(quiz: domain.Quiz, item: Exported) -> ET.Element:
                 fraction=weight if choice.correct else wrong,
                 format=_FORMAT,
             )
-            _text_element(answer, "feedback", "", format=_FORMAT)
+            _text_element(answer, "feedback", explained.get(choice.id, ""), format=_FORMAT)
     return element
 
 
@@ -137,6 +159,7 @@ def _xml_to_question(element: ET.Element, number: int, seen: set[str]) -> dict[s
     kind = element.get("type", "")
     name = _xml_text(element.find("name"))
     location = f"question {number}" + (f" ({name})" if name else "")
+    notes = [child.text or "" for child in element if child.tag is ET.Comment]
     identifier = (element.findtext("idnumber") or "").strip() or name
     question: dict[str, Any] = {
         "id": unique_id(identifier, number, seen),
@@ -159,21 +182,35 @@ def _xml_to_question(element: ET.Element, number: int, seen: set[str]) -> dict[s
         answer = right[0]
         value = read_decimal(answer.findtext("text") or "", location)
         tolerance = read_decimal(answer.findtext("tolerance") or "0", location)
+        found = [
+            (feedback, {"value": dump_exact(read_decimal(a.findtext("text") or "", location))})
+            for a in answers
+            if _xml_fraction(a, location) == 0 and (feedback := _xml_text(a.find("feedback")))
+        ]
         question.update(
             type=domain.NUMERIC,
             answer=dump_exact(value),
-            tolerance={"kind": "absolute", "value": dump_exact(abs(tolerance))},
+            tolerance=read_tolerance_note(notes, value, tolerance),
         )
+        if found:
+            question["misconceptions"] = misconception_dicts(found, read_misconceptions_note(notes))
     elif kind == "multichoice":
         single = (element.findtext("single") or "true").strip().lower() in ("true", "1")
         fractions = [_xml_fraction(a, location) for a in answers]
         if single and any(0 < f < 100 for f in fractions):
             raise InterchangeError("partial-credit single choice is not supported", location)
         entries = [(_xml_text(a), f > 0) for a, f in zip(answers, fractions, strict=True)]
+        choices = choice_dicts(entries, location)
         question.update(
-            type=domain.SINGLE_CHOICE if single else domain.MULTIPLE_CHOICE,
-            choices=choice_dicts(entries, location),
+            type=domain.SINGLE_CHOICE if single else domain.MULTIPLE_CHOICE, choices=choices
         )
+        found = [
+            (feedback, {"choice": choice["id"]})
+            for a, choice in zip(answers, choices, strict=True)
+            if not choice["correct"] and (feedback := _xml_text(a.find("feedback")))
+        ]
+        if found:
+            question["misconceptions"] = misconception_dicts(found, read_misconceptions_note(notes))
     else:
         raise InterchangeError(f"question type {kind!r} is not supported", location)
     return question
@@ -187,7 +224,8 @@ def import_moodle_xml(
     if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
         raise InterchangeError("document type declarations are not accepted")
     try:
-        root = ET.fromstring(text)
+        parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
+        root = ET.fromstring(text, parser=parser)
     except ET.ParseError as error:
         raise InterchangeError(f"not well-formed XML: {error}") from error
     if root.tag != "quiz":
