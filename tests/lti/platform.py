@@ -22,13 +22,18 @@ from flask.testing import FlaskClient
 from lti1p3platform.exceptions import LtiException as PlatformLtiException
 from lti1p3platform.lineitem import TLineItem
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
+from lti1p3platform.membership import Context
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request as PlatformRequest
 from lti1p3platform.request import TRequest
 from lti1p3platform.score import TScore, UpdateScoreStatus
-from lti1p3platform.service_connector import AssignmentsGradesService, TPage
+from lti1p3platform.service_connector import (
+    AssignmentsGradesService,
+    NamesRoleProvisioningService,
+    TPage,
+)
 from werkzeug.serving import make_server
 
 TOOL = "http://localhost"  # the Flask test client's origin
@@ -135,6 +140,31 @@ class Gradebook(AssignmentsGradesService):
         raise NotImplementedError
 
 
+class Roster(NamesRoleProvisioningService):
+    """The platform's NRPS endpoint over `Lms.members`: pages of `Lms.nrps_page_size`, and
+    `since=<version>` (a differences link) lists only the members changed after it."""
+
+    def __init__(self, lms: Lms, req: PlatformRequest) -> None:
+        super().__init__(req, lms.conf(), lms.memberships_url)
+        self.lms = lms
+
+    def get_member_data_page(
+        self, page: Any = 1, limit: Any = None, role: Any = None, since: Any = None
+    ) -> TPage:
+        changed_after = int(since) if since is not None else -1
+        listed = [
+            member
+            for version, member in self.lms.members.values()
+            if version > changed_after and (since is not None or member["status"] != "Deleted")
+        ]
+        size = self.lms.nrps_page_size or len(listed) or 1
+        start = (int(page) - 1) * size
+        return {"content": listed[start : start + size], "has_next": start + size < len(listed)}
+
+    def get_context_by_id(self) -> Context:
+        return Context(id="course-1", label="DL101", title="Deep learning 101")
+
+
 def _flask_request() -> PlatformRequest:
     return DictRequest(
         {
@@ -163,6 +193,11 @@ class Lms:
     line_items_page_size: int | None = None  # the container's page size (None: one page)
     line_items_filtered: bool = True  # whether the container applies the query's filters
     line_item_requests: list[str] = field(default_factory=list)
+    # NRPS: user id -> (version of its last change, member); requests as "GET <path?query>"
+    members: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    roster_version: int = 0
+    nrps_page_size: int | None = None
+    nrps_requests: list[str] = field(default_factory=list)
     statements: list[list[dict[str, Any]]] = field(default_factory=list)
     tokens_issued: int = 0
     jwks_cache_control: str = "public, max-age=300"
@@ -192,6 +227,16 @@ class Lms:
 
     def lineitem_url(self, item: str = "1") -> str:
         return f"{self.base_url}/lineitems/{item}"
+
+    @property
+    def memberships_url(self) -> str:
+        return f"{self.base_url}/memberships"
+
+    def set_member(self, user_id: str, name: str, roles: list[str], status: str = "Active") -> None:
+        """Add, change or (status Deleted) remove a member of the course."""
+        self.roster_version += 1
+        member = {"user_id": user_id, "name": name, "roles": roles, "status": status}
+        self.members[user_id] = (self.roster_version, member)
 
     @property
     def lrs_url(self) -> str:
@@ -259,6 +304,7 @@ class Lms:
         expires_in: int = 300,
         with_ags: bool = True,
         with_lineitem: bool = True,
+        with_nrps: bool = True,
         **conf: Any,
     ) -> dict[str, str]:
         """The platform's OIDC authorization step: {"launch_url", "id_token", "state"}."""
@@ -272,6 +318,8 @@ class Lms:
         launch.set_id_token_expiration(expires_in)
         if custom:
             launch.set_custom_parameters_claim(custom)
+        if with_nrps:
+            launch.set_nrps(self.memberships_url)
         if with_ags:
             lineitem = self.lineitem_url("1") if with_lineitem else None
             launch.set_ags(self.lineitems_url, lineitem)
@@ -357,6 +405,23 @@ def platform_app(lms: Lms) -> Flask:
         ):
             return jsonify({"error": "invalid token"}), 401
         return jsonify(found["content"]), 200, headers
+
+    @app.get("/memberships")
+    def memberships() -> Any:
+        """The membership container; `Link` gives the next page and the differences link."""
+        lms.nrps_requests.append(f"GET {request.full_path.rstrip('?')}")
+        args = request.args.to_dict()
+        page = int(args.get("page", 1))
+        roster = Roster(lms, _flask_request())
+        answer = roster.handle_resp(roster.handle_get_members)
+        if answer.code != 200:
+            return jsonify({"error": answer.message}), answer.code
+        links = [f'<{lms.memberships_url}?since={lms.roster_version}>; rel="differences"']
+        if roster.get_member_data_page(page=page, since=args.get("since"))["has_next"]:
+            links.append(
+                f'<{lms.memberships_url}?{urlencode({**args, "page": page + 1})}>; rel="next"'
+            )
+        return jsonify(answer.result), 200, {"Link": ", ".join(links)}
 
     @app.post("/xapi/statements")
     def statements() -> Any:

@@ -16,7 +16,7 @@ import flask
 from flask import redirect, request, url_for
 
 from service.errors import ServiceError, handle_service_error
-from service.lti import pages, policy, services, tool
+from service.lti import instructor, pages, policy, services, tool
 from service.lti.routes.environment import tool_environment
 from service.settings_access import settings
 
@@ -76,6 +76,17 @@ def launch() -> Any:
         raise tool.LtiLaunchRefused(
             "LTI launch refused: only resource-link and deep-linking launches are supported."
         )
+    if policy.role_of(validated) is policy.LaunchRole.STAFF:
+        # Staff open the class view: no learner, attempt or score (policy.py).
+        opened = instructor.instructor_launch(
+            env.session,
+            env.store,
+            validated,
+            secret_key=env.settings.secret_key,
+            issuer=env.base_url,
+            ttl_seconds=env.settings.lti_token_ttl_seconds,
+        )
+        return _no_store_redirect(opened.page_url(request.script_root))
     quiz_launch = services.resource_link_launch(
         env.session,
         env.store,
@@ -83,7 +94,12 @@ def launch() -> Any:
         secret_key=env.settings.secret_key,
         token_ttl=timedelta(seconds=env.settings.lti_token_ttl_seconds),
     )
-    response = redirect(quiz_launch.page_url(request.script_root), code=303)
+    return _no_store_redirect(quiz_launch.page_url(request.script_root))
+
+
+def _no_store_redirect(location: str) -> Any:
+    """303 to a page whose fragment carries a token: neither cached nor sent as a referrer."""
+    response = redirect(location, code=303)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
