@@ -111,6 +111,19 @@ def test_the_lti_pages_pass_axe(
     assert page.inner_text("h1") == "No quizzes to link"
     assert_no_axe_violations(page, state=f"LTI quiz picker without quizzes at {viewport} width")
 
+    # The end of a dynamic registration (its script posts the closing message to the LMS).
+    done = pages.registered(
+        issuer="https://lms.example", client_id="client-7", deployment_ids=["deployment-1"]
+    )
+    page.route(
+        f"{live_server.url}/lti/registered",
+        lambda route: route.fulfill(body=done, content_type="text/html"),
+    )
+    page.goto("/lti/registered")
+    assert page.inner_text("h1") == "The tool is registered"
+    page.screenshot(path=screenshots / f"axe-{viewport}-lti-registered.png", full_page=True)
+    assert_no_axe_violations(page, state=f"LTI dynamic registration done at {viewport} width")
+
 
 def test_an_instructor_adds_a_quiz_by_keyboard(
     page: Any, live_server: LiveServer, lms: Lms

@@ -36,6 +36,8 @@ from lti1p3platform.service_connector import (
 )
 from werkzeug.serving import make_server
 
+from tests.lti.registration_platform import add_registration_routes
+
 TOOL = "http://localhost"  # the Flask test client's origin
 LEARNER_ROLES = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]
 INSTRUCTOR_ROLES = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
@@ -198,6 +200,10 @@ class Lms:
     roster_version: int = 0
     nrps_page_size: int | None = None
     nrps_requests: list[str] = field(default_factory=list)
+    # Dynamic registration (registration_platform.py)
+    registration_token: str = "registration-token-1"
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+    openid_changes: dict[str, Any] = field(default_factory=dict)
     statements: list[list[dict[str, Any]]] = field(default_factory=list)
     tokens_issued: int = 0
     jwks_cache_control: str = "public, max-age=300"
@@ -353,6 +359,7 @@ def path_of(url: str) -> str:
 
 def platform_app(lms: Lms) -> Flask:
     app = Flask("test-lms")
+    add_registration_routes(app, lms)
 
     @app.get("/jwks")
     def jwks() -> Any:
