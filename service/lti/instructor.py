@@ -30,7 +30,7 @@ from service.learners.progress import gradebook_score
 from service.lti import instructor_token
 from service.lti.ags import enqueue_score
 from service.lti.instructor_token import InstructorScope
-from service.lti.models import LtiCourse, LtiLaunchContext, LtiPlatform
+from service.lti.models import LtiCourse, LtiLaunchContext, LtiPlatform, LtiRosterMember
 from service.lti.nrps import NRPS_CLAIM, sync_roster
 from service.lti.policy import LaunchRole, launch_role
 from service.lti.services import (
@@ -148,13 +148,11 @@ class ClassView:
     members: list[ClassMember]
     not_started: list[ClassMember]
     analytics: analytics.QuizAnalytics
-    question_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
 class _Tally:
     learner_id: uuid.UUID
-    open: bool = False
     scores: list[float] = field(default_factory=list)
     last_submitted_at: datetime | None = None
 
@@ -171,15 +169,17 @@ def _course(session: Session, scope: InstructorScope) -> tuple[LtiCourse, str]:
 
 
 def _course_attempts(
-    session: Session, scope: InstructorScope, issuer: str, quiz_id: int, roster: list[str]
+    session: Session, scope: InstructorScope, issuer: str, quiz_id: int
 ) -> list[Any]:
+    """Attempts on the quiz of the course's learners: on its roster or launched from it."""
+    on_roster = select(LtiRosterMember.user_id).where(LtiRosterMember.course_id == scope.course_id)
     launched_here = select(LtiLaunchContext.lti_user_id).where(
         LtiLaunchContext.platform_id == scope.platform_id,
         LtiLaunchContext.context_id == scope.context_id,
     )
     learners = select(Learner.id).where(
         Learner.issuer == issuer,
-        or_(Learner.subject.in_(roster), Learner.subject.in_(launched_here)),
+        or_(Learner.subject.in_(on_roster), Learner.subject.in_(launched_here)),
     )
     return list(
         session.execute(
@@ -219,9 +219,7 @@ def class_view(
     with session.begin():
         course, issuer = _course(session, scope)
         quiz = current_quiz(session, scope.quiz)
-        rows = _course_attempts(
-            session, scope, issuer, quiz.quiz_id, [m.user_id for m in course.members]
-        )
+        rows = _course_attempts(session, scope, issuer, quiz.quiz_id)
         members_rows = [(m.user_id, m.name, list(m.roles), m.status) for m in course.members]
         title, synced_at = course.title, course.synced_at
         quiz_max = _quiz_max(session, quiz.quiz_id)
@@ -233,8 +231,6 @@ def class_view(
             tally.scores.append(float(row.score or 0.0))
             tally.last_submitted_at = row.submitted_at
             submitted.append((row.learner_id, row.started_at, _record(row.result)))
-        else:
-            tally.open = True
     members = [
         _member(user_id, name, roles, status, tallies.get(user_id))
         for user_id, name, roles, status in members_rows
@@ -257,7 +253,6 @@ def class_view(
         members=members,
         not_started=[m for m in members if m.role == "learner" and m.state == NOT_STARTED],
         analytics=analytics.analyze(analytics.first_attempts(submitted), question_ids),
-        question_ids=question_ids,
     )
 
 
@@ -298,6 +293,7 @@ def resend_grade(session: Session, scope: InstructorScope, user_id: str) -> Queu
     to the line item of their latest launch from this course), in one transaction."""
     with session.begin():
         _, issuer = _course(session, scope)
+        current = current_quiz(session, scope.quiz)
         latest = session.execute(
             select(Attempt.id, LtiLaunchContext)
             .join(Learner, Learner.id == Attempt.learner_id)
@@ -308,7 +304,7 @@ def resend_grade(session: Session, scope: InstructorScope, user_id: str) -> Queu
                 Attempt.status == SUBMITTED,
                 LtiLaunchContext.platform_id == scope.platform_id,
                 LtiLaunchContext.context_id == scope.context_id,
-                Attempt.quiz_id == current_quiz(session, scope.quiz).quiz_id,
+                Attempt.quiz_id == current.quiz_id,
             )
             .order_by(Attempt.submitted_at.desc(), LtiLaunchContext.launched_at.desc())
             .limit(1)
@@ -321,7 +317,6 @@ def resend_grade(session: Session, scope: InstructorScope, user_id: str) -> Queu
         found = repository.attempt_by_id(session, attempt_id)
         assert found is not None
         attempt, _ = found
-        current = current_quiz(session, scope.quiz)
         max_score = _quiz_max(session, current.quiz_id)
         score = gradebook_score(session, attempt, current.quiz, max_score)
         now = utcnow()
