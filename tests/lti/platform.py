@@ -98,6 +98,7 @@ class Lms:
     roster_version: int = 0
     nrps_page_size: int | None = None
     nrps_requests: list[str] = field(default_factory=list)
+    fail_next_memberships: int = 0
     # Dynamic registration (registration_platform.py)
     registration_token: str = "registration-token-1"
     registrations: list[dict[str, Any]] = field(default_factory=list)

@@ -157,6 +157,9 @@ def add_service_routes(app: Flask, lms: Lms) -> None:
     def memberships() -> Any:
         """The membership container; `Link` gives the next page and the differences link."""
         lms.nrps_requests.append(f"GET {request.full_path.rstrip('?')}")
+        if lms.fail_next_memberships > 0:
+            lms.fail_next_memberships -= 1
+            return jsonify({"error": "temporarily unavailable"}), 503
         args = request.args.to_dict()
         page = int(args.get("page", 1))
         roster = Roster(lms, _flask_request())

@@ -164,6 +164,28 @@ def test_the_roster_is_read_across_pages(tool: Tool, lms: Lms) -> None:
     assert len(view["members"]) == 5
 
 
+def test_a_refused_differences_link_reads_the_whole_roster_and_a_failure_shows_the_last(
+    tool: Tool, lms: Lms
+) -> None:
+    _seed_class(lms)
+    token = instructor_token(tool, lms)
+    assert len(_class(tool, token)["members"]) == 4
+
+    lms.set_member("learner-d", "Dana Scott", LEARNER_ROLES)
+    lms.fail_next_memberships = 1  # the differences link is refused: the whole roster is read
+    view = _class(tool, token)
+    assert lms.nrps_requests[1:] == ["GET /memberships?since=4", "GET /memberships"]
+    assert len(view["members"]) == 5
+    assert view["roster_error"] is None
+
+    lms.set_member("learner-e", "Edsger Dijkstra", LEARNER_ROLES)
+    lms.fail_next_memberships = 2  # the LMS is down: the last roster, and why
+    view = _class(tool, token)
+    assert len(view["members"]) == 5
+    assert "503" in view["roster_error"]
+    assert "showing the last one" in view["roster_error"]
+
+
 def test_an_instructor_resends_a_grade_through_the_outbox(tool: Tool, lms: Lms) -> None:
     _seed_class(lms)
     launch_and_submit(tool, lms, user_id="learner-a")
