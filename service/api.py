@@ -166,6 +166,11 @@ def configure_api(app: Flask) -> Api:
                 "securitySchemes": {
                     "learnerToken": {"type": "http", "scheme": "bearer"},
                     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                    "ltiInstructorToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "lti-instructor.<JWT> from an instructor's LTI launch",
+                    },
                 }
             },
         },

@@ -28,6 +28,7 @@ from service.lti.cli import lti_cli
 from service.lti.grades import queue_grade
 from service.lti.routes.admin import blp as lti_admin_blp
 from service.lti.routes.browser import blp as lti_browser_blp
+from service.lti.routes.instructor import blp as lti_instructor_blp
 from service.lti.routes.tool import blp as lti_tool_blp
 from service.metrics import install_metrics
 from service.migrate import db_cli, migration_heads
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         learners_blp,
         lti_tool_blp,
         lti_admin_blp,
+        lti_instructor_blp,
         outbox_blp,
         xapi_blp,
     ):

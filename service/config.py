@@ -122,6 +122,9 @@ class Settings:
     # QUIZ_CACHE_SECONDS, how long a process serves a quiz GET from memory (0: always ask the DB)
     lti_token_ttl_seconds: int = 4 * 3600  # LTI_TOKEN_TTL_SECONDS, learner tokens of LTI launches
     public_base_url: str | None = None  # PUBLIC_BASE_URL, for LTI registration JSON
+    lti_registration_issuers: tuple[str, ...] = ()
+    # LTI_REGISTRATION_ISSUERS, comma-separated: the platform issuers that may register the tool
+    # through LTI Dynamic Registration (/lti/register); empty (the default) turns it off
     app_env: str = "production"
     # APP_ENV: production, or development (`make run`), where URLs the service writes may come
     # from the request's Host header when PUBLIC_BASE_URL is unset
@@ -194,6 +197,12 @@ class Settings:
         if env.get("CORS_ORIGINS"):
             values["cors_origins"] = tuple(
                 origin.strip() for origin in env["CORS_ORIGINS"].split(",") if origin.strip()
+            )
+        if env.get("LTI_REGISTRATION_ISSUERS"):
+            values["lti_registration_issuers"] = tuple(
+                issuer.strip().rstrip("/")
+                for issuer in env["LTI_REGISTRATION_ISSUERS"].split(",")
+                if issuer.strip()
             )
         values.update(overrides)
         return cls(**values)

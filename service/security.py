@@ -29,7 +29,7 @@ def install_security_headers(app: Flask, frame_ancestors: str) -> None:
 
     def add_headers(response: Response) -> Response:
         path = request.path
-        if path == "/" or path.startswith("/static/"):
+        if path in ("/", "/lti/instructor") or path.startswith("/static/"):
             wanted = page
         elif path.startswith("/docs"):
             wanted = docs

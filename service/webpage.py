@@ -1,4 +1,5 @@
-"""The lesson's interactive page: service/web/index.html at `/`, its modules at /static/."""
+"""The lesson's interactive page: service/web/index.html at `/`, the instructor's class page
+(instructor.html) at `/lti/instructor`, their modules at /static/."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ blp = Blueprint("web", __name__)
 @blp.get("/")
 def index() -> Response:
     response = send_from_directory(WEB_DIR, "index.html", mimetype="text/html", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@blp.get("/lti/instructor")
+def instructor() -> Response:
+    """The instructor's class page (an instructor launch hands it a token in the fragment)."""
+    response = send_from_directory(WEB_DIR, "instructor.html", mimetype="text/html", max_age=0)
     response.headers["Cache-Control"] = "no-cache"
     return response
 

@@ -64,6 +64,7 @@ def enqueue_score(
     label: str,
     resource_id: str,
     tag: str,
+    dedupe_key: str | None = None,
 ) -> bool:
     """Queue the score of an LTI attempt (inside the submission's transaction); False when the
     launch gave no score scope, or neither a line item nor a container the tool may add one to
@@ -93,7 +94,7 @@ def enqueue_score(
     enqueue(
         session,
         AGS_SCORE,
-        f"ags:{attempt_id}",
+        dedupe_key or f"ags:{attempt_id}",
         {
             "platform_id": launch.platform_id,
             "lineitem_url": launch.lineitem_url,
@@ -119,9 +120,11 @@ def client_assertion(
     return jwt.encode(claims, private_pem, algorithm="RS256", headers={"kid": kid})
 
 
-def _access_token(
+def access_token(
     context: DeliveryContext, secret_key: str, platform_id: int, scopes: list[str]
 ) -> str:
+    """An OAuth2 access token of the platform for `scopes` (client credentials grant with a
+    signed client assertion); DeliveryError when the platform gives none."""
     with context.sessions() as session, session.begin():
         platform = session.get(LtiPlatform, platform_id)
         if platform is None:
@@ -174,7 +177,7 @@ def deliver_score(context: DeliveryContext, payload: dict[str, Any], *, secret_k
     platform_id = int(payload["platform_id"])
     lineitem = payload.get("lineitem")
     scopes = [SCORE_SCOPE] + ([LINEITEM_SCOPE] if lineitem else [])
-    token = _access_token(context, secret_key, platform_id, scopes)
+    token = access_token(context, secret_key, platform_id, scopes)
     lineitem_url = payload.get("lineitem_url")
     if lineitem:
         spec = LineItemSpec.from_payload(lineitem)

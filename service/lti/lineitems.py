@@ -57,12 +57,12 @@ class LineItemSpec:
         )
 
 
-def next_link(response: HttpResponse) -> str | None:
-    """The `rel="next"` URL of a response's Link header (RFC 8288), if any."""
+def linked(response: HttpResponse, rel: str = "next") -> str | None:
+    """The URL a response's Link header (RFC 8288) gives for `rel`, if any."""
     for name, value in response.headers.items():
         if name.lower() == "link":
             for link in parse_header_links(value):
-                if "next" in str(link.get("rel", "")).split():
+                if rel in str(link.get("rel", "")).split():
                     return str(link["url"])
     return None
 
@@ -73,14 +73,15 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def _call(transport: Transport, method: str, url: str, **kwargs: Any) -> HttpResponse:
+def call(transport: Transport, method: str, url: str, *, what: str, **kwargs: Any) -> HttpResponse:
+    """One request to a platform service; DeliveryError naming `what` unless it answers 2xx."""
     try:
         response = transport.request(method, url, **kwargs)
     except TransportError as exc:
-        raise DeliveryError(f"line item {method} failed: {exc}") from exc
+        raise DeliveryError(f"{what} {method} failed: {exc}") from exc
     if not response.ok:
         raise DeliveryError(
-            f"line items endpoint answered {method} with {response.status}: {response.snippet()}"
+            f"{what} answered {method} with {response.status}: {response.snippet()}"
         )
     return response
 
@@ -91,13 +92,13 @@ def _container_pages(transport: Transport, token: str, url: str) -> Iterator[lis
     for _ in range(MAX_PAGES):
         if next_url is None:
             return
-        response = _call(transport, "GET", next_url, headers=headers)
+        response = call(transport, "GET", next_url, what="line items endpoint", headers=headers)
         try:
             items = response.json()
         except ValueError as exc:
             raise DeliveryError("the line items container is not JSON") from exc
         yield items if isinstance(items, list) else []
-        next_url = next_link(response)
+        next_url = linked(response)
 
 
 def find_or_create(transport: Transport, token: str, spec: LineItemSpec) -> str:
@@ -109,10 +110,11 @@ def find_or_create(transport: Transport, token: str, spec: LineItemSpec) -> str:
         for item in items:
             if spec.matches(item):
                 return str(item["id"])
-    created = _call(
+    created = call(
         transport,
         "POST",
         spec.lineitems_url,
+        what="line items endpoint",
         headers={
             "Authorization": f"Bearer {token}",
             "Content-Type": LINEITEM_MEDIA_TYPE,

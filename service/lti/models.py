@@ -94,7 +94,49 @@ class LtiLaunchContext(Base):
     deployment_id: Mapped[str] = mapped_column(String(255))
     lti_user_id: Mapped[str] = mapped_column(String(255))
     resource_link_id: Mapped[str | None] = mapped_column(String(255))
+    context_id: Mapped[str | None] = mapped_column(String(255))  # the LMS course, if sent
     lineitem_url: Mapped[str | None] = mapped_column(String(1000))
     lineitems_url: Mapped[str | None] = mapped_column(String(1000))
     ags_scopes: Mapped[list[str]] = mapped_column(JSONDocument)
     launched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LtiCourse(Base):
+    """An LMS context (course) an instructor launched from: its Names and Role Provisioning
+    Service endpoint and the `differences` link its last roster sync returned."""
+
+    __tablename__ = "lti_courses"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(255))
+    memberships_url: Mapped[str | None] = mapped_column(String(1000))
+    differences_url: Mapped[str | None] = mapped_column(String(1000))
+    synced_at: Mapped[datetime | None]
+
+    members: Mapped[list[LtiRosterMember]] = relationship(
+        back_populates="course",
+        order_by="LtiRosterMember.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class LtiRosterMember(Base):
+    """A member of a course as NRPS last described them (status Active or Inactive; Deleted
+    members are removed)."""
+
+    __tablename__ = "lti_roster_members"
+    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("lti_courses.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(JSONDocument)
+    status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    course: Mapped[LtiCourse] = relationship(back_populates="members")

@@ -1,5 +1,6 @@
 """The few HTML pages an LTI flow shows in the LMS's frame: the instructor's quiz picker, the
-auto-submitting deep-linking response, and refusals. Every value is HTML-escaped."""
+auto-submitting deep-linking response, the end of a dynamic registration, and refusals. Every
+value is HTML-escaped."""
 
 from __future__ import annotations
 
@@ -64,6 +65,25 @@ def auto_post(action: str, fields: dict[str, str], *, title: str) -> str:
         f'<form id="lti-return" method="post" action="{escape(action)}">{inputs}'
         f'<noscript><button type="submit">Continue</button></noscript></form>'
         "<script>document.getElementById('lti-return').submit();</script>",
+    )
+
+
+CLOSE_SCRIPT = (
+    "(window.opener || window.parent).postMessage({subject: 'org.imsglobal.lti.close'}, '*');"
+)
+
+
+def registered(*, issuer: str, client_id: str, deployment_ids: Sequence[str]) -> str:
+    """The end of a dynamic registration: what was stored, then the platform is told to close
+    its registration dialog (LTI Dynamic Registration §3.7)."""
+    deployments = ", ".join(deployment_ids) or "none yet (add one in the admin API)"
+    return _page(
+        "Registered",
+        "<h1>The tool is registered</h1>"
+        f"<p>Platform <code>{escape(issuer)}</code>, client id <code>{escape(client_id)}</code>, "
+        f"deployment {escape(deployments)}.</p>"
+        '<p class="muted">Your LMS closes this window; if it stays open, close it.</p>'
+        f"<script>{CLOSE_SCRIPT}</script>",
     )
 
 

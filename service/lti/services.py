@@ -119,6 +119,7 @@ def remember_launch(session: Session, attempt_id: uuid.UUID, launch: ValidatedLa
             deployment_id=str(claims[DEPLOYMENT_CLAIM]),
             lti_user_id=str(claims["sub"]),
             resource_link_id=resource_link.get("id"),
+            context_id=(claims.get(CLAIM + "context") or {}).get("id"),
             lineitem_url=ags.get("lineitem"),
             lineitems_url=ags.get("lineitems"),
             ags_scopes=list(ags.get("scope") or []),

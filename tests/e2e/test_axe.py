@@ -203,11 +203,90 @@ def quiz_states(page: Any) -> Iterator[str]:
     yield "quiz-session-ended"
 
 
+def instructor_states(page: Any) -> Iterator[str]:
+    """The class page (/lti/instructor) with the API answering as it would for a course (the
+    real launch and roster are driven in test_lti_pages.py)."""
+    page.watch.allow("status of 401")
+    page.goto("/lti/instructor")
+    page.locator("#class-status").filter(has_text="Open this page from your LMS").wait_for()
+    yield "instructor-without-launch"
+
+    page.route("**/v1/lti/instructor/class", lambda route: route.fulfill(json=CLASS_VIEW))
+    queued = {
+        "user_id": "u-a",
+        "attempt_id": "00000000-0000-4000-8000-000000000001",
+        "score_given": 4.0,
+        "score_maximum": 4.0,
+        "queued_at": "2026-12-07T12:00:00Z",
+    }
+    page.route("**/v1/lti/instructor/grades", lambda route: route.fulfill(json=queued))
+    page.goto("/lti/instructor#token=lti-instructor.sample")
+    page.wait_for_selector("#class-view:not([hidden]) #roster-table tbody tr")
+    yield "instructor-class"
+
+    page.get_by_role("button", name="Send Alan Turing's grade again").click()
+    page.locator("#class-status").filter(has_text="queued for your LMS").wait_for()
+    yield "instructor-grade-queued"
+
+    page.unroute("**/v1/lti/instructor/class")
+    expired = _problem(401, "Unauthorized", "The instructor token has expired: launch again.")
+    page.route("**/v1/lti/instructor/class", lambda route: route.fulfill(**expired))
+    page.reload()
+    page.locator("#class-error").filter(has_text="expired").wait_for()
+    yield "instructor-token-expired"
+
+
+def _member(user_id: str, name: str, state: str, best: float | None, role: str = "learner") -> Any:
+    return {"user_id": user_id, "name": name, "role": role, "status": "Active",
+            "learner_id": None, "state": state, "attempts": int(best is not None),
+            "best_score": best, "last_submitted_at": None}  # fmt: skip
+
+
+CLASS_VIEW = {
+    "context_id": "course-1",
+    "course_title": "Deep learning 101",
+    "quiz": SLUG,
+    "quiz_title": "Activations across depth",
+    "max_score": 4.0,
+    "roster_synced_at": "2026-12-07T12:00:00Z",
+    "roster_error": None,
+    "members": [
+        _member("u-t", "Ada Lovelace", "not_started", None, role="staff"),
+        _member("u-a", "Alan Turing", "submitted", 4.0),
+        _member("u-b", "Barbara Liskov", "in_progress", None),
+        _member("u-c", "Claude Shannon", "not_started", None),
+    ],
+    "not_started": [_member("u-c", "Claude Shannon", "not_started", None)],
+    "analytics": {
+        "attempts": 1,
+        "max_score": 4.0,
+        "mean_score": 4.0,
+        "median_score": 4.0,
+        "score_sd": None,
+        "cronbach_alpha": None,
+        "reasons": {},
+        "questions": [
+            {
+                "id": "q1-variance-20-layers",
+                "attempts": 1,
+                "max_score": 1.0,
+                "facility_index": 100.0,
+                "sd": None,
+                "discrimination_index": None,
+                "discriminative_efficiency": None,
+                "reasons": {"discrimination_index": "needs at least 2 attempts"},
+            },
+        ],
+    },
+}
+
+
 WALKS: dict[str, Walk] = {
     "simulation": simulation_states,
     "training": training_states,
     "playground": playground_states,
     "quiz": quiz_states,
+    "instructor": instructor_states,
 }
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
@@ -20,7 +20,15 @@ from service.lti.keys import generate_key
 from tests.e2e.conftest import LiveServer
 from tests.e2e.wcag import assert_no_axe_violations
 from tests.factories import api_key
-from tests.lti.platform import INSTRUCTOR_ROLES, Lms, make_key_pair, path_of, query_of, serve
+from tests.lti.platform import (
+    INSTRUCTOR_ROLES,
+    LEARNER_ROLES,
+    Lms,
+    make_key_pair,
+    path_of,
+    query_of,
+    serve,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -103,6 +111,19 @@ def test_the_lti_pages_pass_axe(
     assert page.inner_text("h1") == "No quizzes to link"
     assert_no_axe_violations(page, state=f"LTI quiz picker without quizzes at {viewport} width")
 
+    # The end of a dynamic registration (its script posts the closing message to the LMS).
+    done = pages.registered(
+        issuer="https://lms.example", client_id="client-7", deployment_ids=["deployment-1"]
+    )
+    page.route(
+        f"{live_server.url}/lti/registered",
+        lambda route: route.fulfill(body=done, content_type="text/html"),
+    )
+    page.goto("/lti/registered")
+    assert page.inner_text("h1") == "The tool is registered"
+    page.screenshot(path=screenshots / f"axe-{viewport}-lti-registered.png", full_page=True)
+    assert_no_axe_violations(page, state=f"LTI dynamic registration done at {viewport} width")
+
 
 def test_an_instructor_adds_a_quiz_by_keyboard(
     page: Any, live_server: LiveServer, lms: Lms
@@ -131,3 +152,70 @@ def test_an_instructor_adds_a_quiz_by_keyboard(
     (jwt_value,) = parse_qs(posted[0])["JWT"]
     (item,) = lms.validate_deep_link_response(jwt_value)
     assert item["custom"] == {"quiz": "batch-normalization"}
+
+
+def _launch(page: Any, live_server: LiveServer, lms: Lms, **authorize: Any) -> tuple[str, Any]:
+    """The LMS's form post of a fresh id_token for the quiz link, from this browser's cookies:
+    (the form page's HTML, the authorization request) for `page` to submit."""
+    target = f"{live_server.url}/lti/launch?quiz=batch-normalization"
+    login = page.request.get(live_server.url + path_of(lms.login_url(target)), max_redirects=0)
+    assert login.status == 302, login.text()
+    form = lms.authorize(query_of(login.headers["location"]), target_link_uri=target, **authorize)
+    fields = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(form[name])}">'
+        for name in ("id_token", "state")
+    )
+    action = html.escape(form["launch_url"])
+    return f'<form method="post" action="{action}">{fields}<button>Go</button></form>', form
+
+
+def _learner_submits(page: Any, live_server: LiveServer, lms: Lms, user_id: str) -> None:
+    """A learner's launch (its redirect read, not followed) and a submitted attempt."""
+    _, form = _launch(page, live_server, lms, user_id=user_id, name=user_id.title())
+    response = page.request.post(
+        form["launch_url"],
+        form={"id_token": form["id_token"], "state": form["state"]},
+        max_redirects=0,
+    )
+    assert response.status == 303, response.text()
+    fragment = dict(parse_qsl(urlsplit(response.headers["location"]).fragment))
+    bearer = {"Authorization": f"Bearer {fragment['token']}"}
+    status, attempt = live_server.api(
+        "POST", "/v1/quizzes/batch-normalization/attempts", None, bearer
+    )
+    assert status in (200, 201), attempt
+    status, _ = live_server.api(
+        "POST", f"/v1/attempts/{attempt['id']}/submission", {"answers": {}}, bearer
+    )
+    assert status == 200
+
+
+def test_an_instructor_launch_shows_the_class_from_the_lms_roster(
+    page: Any, live_server: LiveServer, lms: Lms, screenshots: Path
+) -> None:
+    lms.set_member("teacher-e2e", "Ada Lovelace", INSTRUCTOR_ROLES)
+    lms.set_member("learner-e2e-a", "Alan Turing", LEARNER_ROLES)
+    lms.set_member("learner-e2e-b", "Barbara Liskov", LEARNER_ROLES)
+    _learner_submits(page, live_server, lms, "learner-e2e-a")
+
+    body, _ = _launch(page, live_server, lms, user_id="teacher-e2e", roles=INSTRUCTOR_ROLES)
+    page.route(lms.auth_url, lambda route: route.fulfill(content_type="text/html", body=body))
+    page.goto(lms.auth_url)
+    page.click("button")
+    page.wait_for_url(f"{live_server.url}/lti/instructor")  # the token left the address bar
+    page.wait_for_selector("#class-view:not([hidden]) #roster-table tbody tr")
+    names = page.locator("#roster-table tbody th").all_inner_texts()
+    assert {"Ada Lovelace", "Alan Turing", "Barbara Liskov"} <= set(names)
+    assert "Barbara Liskov" in page.inner_text("#not-started")
+    page.screenshot(path=screenshots / "lti-instructor-class.png", full_page=True)
+    assert_no_axe_violations(page, state="instructor class after a real launch")
+
+    # By keyboard: Tab reaches the roster region, then Alan Turing's "Send grade again".
+    button = page.get_by_role("button", name="Send Alan Turing's grade again")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if button.evaluate("el => el === document.activeElement"):
+            break
+    assert button.evaluate("el => el.matches(':focus-visible')")
+    page.keyboard.press("Enter")
+    page.locator("#class-status").filter(has_text="queued for your LMS").wait_for()

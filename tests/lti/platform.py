@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -25,11 +25,10 @@ from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
-from lti1p3platform.request import Request as PlatformRequest
-from lti1p3platform.request import TRequest
-from lti1p3platform.score import TScore, UpdateScoreStatus
-from lti1p3platform.service_connector import AssignmentsGradesService, TPage
 from werkzeug.serving import make_server
+
+from tests.lti.platform_services import DictRequest, add_service_routes
+from tests.lti.registration_platform import add_registration_routes
 
 TOOL = "http://localhost"  # the Flask test client's origin
 LEARNER_ROLES = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]
@@ -66,12 +65,6 @@ class PlatformConf(LTI1P3PlatformConfAbstract):
         return self._registration
 
 
-class DictRequest(PlatformRequest):
-    def build_metadata(self, request: Any) -> TRequest:
-        result: TRequest = request
-        return result
-
-
 class PlatformLogin(OIDCLoginAbstract):
     def set_lti_message_hint(self, **kwargs: Any) -> None:
         self._lti_message_hint = kwargs["hint"]
@@ -85,73 +78,10 @@ class PlatformLaunch(LTIAdvantageMessageLaunchAbstract):
         return launch_data
 
 
-class Gradebook(AssignmentsGradesService):
-    """The platform's AGS endpoint: scores land in `Lms.scores`."""
-
-    def __init__(self, lms: Lms, req: PlatformRequest) -> None:
-        super().__init__(req, lms.conf(), lms.lineitems_url, None)
-        self.lms = lms
-
-    def update_score(self, line_item_id: str, score: TScore) -> UpdateScoreStatus:
-        self.lms.scores.append((line_item_id, dict(score)))
-        return UpdateScoreStatus.SUCCESS
-
-    def find_lineitems(
-        self,
-        page: Any = 1,
-        limit: Any = None,
-        line_item_id: str | None = None,
-        resource_link_id: str | None = None,
-        resource_id: str | None = None,
-        tag: str | None = None,
-    ) -> TPage:
-        """A page of the line items matching the filters (AGS 2.0 §3.2.5)."""
-        wanted = {"resourceLinkId": resource_link_id, "resourceId": resource_id, "tag": tag}
-        found = [
-            item
-            for item in self.lms.line_items
-            if all(value is None or item.get(key) == value for key, value in wanted.items())
-        ]
-        size = int(limit or len(found) or 1)
-        start = (int(page) - 1) * size
-        return {"content": found[start : start + size], "has_next": start + size < len(found)}
-
-    def find_lineitem(self, line_item_id: str) -> TLineItem:
-        raise NotImplementedError
-
-    def create_lineitem(self, creation_data: TLineItem) -> TLineItem:
-        item: TLineItem = {**creation_data}  # type: ignore[typeddict-item]
-        item["id"] = self.lms.lineitem_url(str(len(self.lms.line_items) + 100))
-        self.lms.line_items.append(item)
-        return item
-
-    def update_lineitem(self, update_data: TLineItem) -> TLineItem:
-        raise NotImplementedError
-
-    def delete_lineitem(self, line_item_id: str) -> None:
-        raise NotImplementedError
-
-    def get_results(self, *args: Any, **kwargs: Any) -> TPage:
-        raise NotImplementedError
-
-
-def _flask_request() -> PlatformRequest:
-    return DictRequest(
-        {
-            "method": request.method,
-            "form_data": request.form.to_dict(),
-            "get_data": request.args.to_dict(),
-            "headers": request.headers,
-            "content_type": request.content_type,
-            "path": request.path,
-            "json": request.get_json(force=True, silent=True),
-        }
-    )
-
-
 @dataclass
 class Lms:
-    """The platform: issuer = its 127.0.0.1 URL; one registration of the tool."""
+    """The platform: issuer = its 127.0.0.1 URL; one registration of the tool. Its AGS and NRPS
+    endpoints are in platform_services.py, dynamic registration in registration_platform.py."""
 
     keys: KeyPair
     client_id: str = "activation-lab-client"
@@ -163,6 +93,16 @@ class Lms:
     line_items_page_size: int | None = None  # the container's page size (None: one page)
     line_items_filtered: bool = True  # whether the container applies the query's filters
     line_item_requests: list[str] = field(default_factory=list)
+    # NRPS: user id -> (version of its last change, member); requests as "GET <path?query>"
+    members: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    roster_version: int = 0
+    nrps_page_size: int | None = None
+    nrps_requests: list[str] = field(default_factory=list)
+    fail_next_memberships: int = 0
+    # Dynamic registration (registration_platform.py)
+    registration_token: str = "registration-token-1"
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+    openid_changes: dict[str, Any] = field(default_factory=dict)
     statements: list[list[dict[str, Any]]] = field(default_factory=list)
     tokens_issued: int = 0
     jwks_cache_control: str = "public, max-age=300"
@@ -192,6 +132,16 @@ class Lms:
 
     def lineitem_url(self, item: str = "1") -> str:
         return f"{self.base_url}/lineitems/{item}"
+
+    @property
+    def memberships_url(self) -> str:
+        return f"{self.base_url}/memberships"
+
+    def set_member(self, user_id: str, name: str, roles: list[str], status: str = "Active") -> None:
+        """Add, change or (status Deleted) remove a member of the course."""
+        self.roster_version += 1
+        member = {"user_id": user_id, "name": name, "roles": roles, "status": status}
+        self.members[user_id] = (self.roster_version, member)
 
     @property
     def lrs_url(self) -> str:
@@ -259,6 +209,7 @@ class Lms:
         expires_in: int = 300,
         with_ags: bool = True,
         with_lineitem: bool = True,
+        with_nrps: bool = True,
         **conf: Any,
     ) -> dict[str, str]:
         """The platform's OIDC authorization step: {"launch_url", "id_token", "state"}."""
@@ -272,6 +223,8 @@ class Lms:
         launch.set_id_token_expiration(expires_in)
         if custom:
             launch.set_custom_parameters_claim(custom)
+        if with_nrps:
+            launch.set_nrps(self.memberships_url)
         if with_ags:
             lineitem = self.lineitem_url("1") if with_lineitem else None
             launch.set_ags(self.lineitems_url, lineitem)
@@ -305,6 +258,8 @@ def path_of(url: str) -> str:
 
 def platform_app(lms: Lms) -> Flask:
     app = Flask("test-lms")
+    add_registration_routes(app, lms)
+    add_service_routes(app, lms)
 
     @app.get("/jwks")
     def jwks() -> Any:
@@ -324,39 +279,6 @@ def platform_app(lms: Lms) -> Flask:
             return jsonify({"error": "invalid_client", "error_description": str(exc)}), 400
         lms.tokens_issued += 1
         return jsonify(issued)
-
-    @app.post("/lineitems/<item>/scores")
-    def scores(item: str) -> Any:
-        if lms.fail_next_scores > 0:
-            lms.fail_next_scores -= 1
-            return jsonify({"error": "temporarily unavailable"}), 503
-        gradebook = Gradebook(lms, _flask_request())
-        response = gradebook.handle_resp(gradebook.handle_update_score, line_item_id=item)
-        return jsonify({"status": response.message}), response.code
-
-    @app.route("/lineitems", methods=["GET", "POST"])
-    def lineitems() -> Any:
-        """The container: a JSON array, further pages through `Link: <...>; rel="next"`."""
-        lms.line_item_requests.append(f"{request.method} {request.full_path.rstrip('?')}")
-        gradebook = Gradebook(lms, _flask_request())
-        if request.method == "POST":
-            created = gradebook.handle_resp(gradebook.handle_create_lineitem)
-            return jsonify(created.result or {"error": created.message}), created.code
-        args = request.args.to_dict()
-        page = int(args.pop("page", 1))
-        limit = lms.line_items_page_size
-        filters = args if lms.line_items_filtered else {}
-        found = gradebook.find_lineitems(page=page, limit=limit, **filters)
-        headers = {}
-        if found["has_next"]:
-            query = urlencode({**args, "page": page + 1})
-            headers["Link"] = f'<{lms.lineitems_url}?{query}>; rel="next"'
-        if not gradebook.platform_config.validate_token(
-            request.headers.get("Authorization", "").removeprefix("Bearer "),
-            gradebook.allowed_scopes,
-        ):
-            return jsonify({"error": "invalid token"}), 401
-        return jsonify(found["content"]), 200, headers
 
     @app.post("/xapi/statements")
     def statements() -> Any:

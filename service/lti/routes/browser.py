@@ -1,4 +1,5 @@
-"""The LMS browser's endpoints: GET|POST /lti/login, POST /lti/launch, POST /lti/deep-link.
+"""The LMS browser's endpoints: GET|POST /lti/login, POST /lti/launch, POST /lti/deep-link,
+GET /lti/register (LTI Dynamic Registration's initiation URL).
 
 Plain Flask, outside the OpenAPI document: they speak OIDC and HTML forms. Their refusals are an
 HTML page for browsers and problem+json otherwise.
@@ -15,9 +16,10 @@ from urllib.parse import urlsplit
 import flask
 from flask import redirect, request, url_for
 
+from service.api import API_TITLE
 from service.errors import ServiceError, handle_service_error
-from service.lti import pages, policy, services, tool
-from service.lti.routes.environment import tool_environment
+from service.lti import dynamic_registration, instructor, pages, policy, services, tool
+from service.lti.routes.environment import platform_http, tool_environment
 from service.settings_access import settings
 
 blp = flask.Blueprint("lti", __name__, url_prefix="/lti")
@@ -29,13 +31,19 @@ def _csp_hash(source: str) -> str:
     return f"'sha256-{digest}'"
 
 
-def _html(body: str, status: int = 200, *, form_targets: tuple[str, ...] = ()) -> flask.Response:
-    """An LTI page: framable by the LMS, inline style and the auto-post script allowed by hash."""
+def _html(
+    body: str,
+    status: int = 200,
+    *,
+    form_targets: tuple[str, ...] = (),
+    script: str = AUTO_POST_SCRIPT,
+) -> flask.Response:
+    """An LTI page: framable by the LMS, inline style and its one script allowed by hash."""
     origins = " ".join(f"{parts.scheme}://{parts.netloc}" for parts in map(urlsplit, form_targets))
     response = flask.Response(body, status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; style-src {_csp_hash(pages.STYLE)}; "
-        f"script-src {_csp_hash(AUTO_POST_SCRIPT)}; form-action 'self' {origins}; "
+        f"script-src {_csp_hash(script)}; form-action 'self' {origins}; "
         f"frame-ancestors {settings().frame_ancestors}; base-uri 'none'"
     ).replace("  ", " ")
     response.headers["Cache-Control"] = "no-store"
@@ -76,6 +84,17 @@ def launch() -> Any:
         raise tool.LtiLaunchRefused(
             "LTI launch refused: only resource-link and deep-linking launches are supported."
         )
+    if policy.role_of(validated) is policy.LaunchRole.STAFF:
+        # Staff open the class view: no learner, attempt or score (policy.py).
+        opened = instructor.instructor_launch(
+            env.session,
+            env.store,
+            validated,
+            secret_key=env.settings.secret_key,
+            issuer=env.base_url,
+            ttl_seconds=env.settings.lti_token_ttl_seconds,
+        )
+        return _no_store_redirect(opened.page_url(request.script_root))
     quiz_launch = services.resource_link_launch(
         env.session,
         env.store,
@@ -83,7 +102,12 @@ def launch() -> Any:
         secret_key=env.settings.secret_key,
         token_ttl=timedelta(seconds=env.settings.lti_token_ttl_seconds),
     )
-    response = redirect(quiz_launch.page_url(request.script_root), code=303)
+    return _no_store_redirect(quiz_launch.page_url(request.script_root))
+
+
+def _no_store_redirect(location: str) -> Any:
+    """303 to a page whose fragment carries a token: neither cached nor sent as a referrer."""
+    response = redirect(location, code=303)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -103,3 +127,23 @@ def deep_link() -> flask.Response:
     )
     page = pages.auto_post(return_url, {"JWT": jwt_value}, title="Adding the quiz")
     return _html(page, form_targets=(return_url,))
+
+
+@blp.get("/register")
+def register() -> flask.Response:
+    """LTI Dynamic Registration's initiation URL: register with the platform whose OpenID
+    configuration `openid_configuration` names (issuers in LTI_REGISTRATION_ISSUERS only)."""
+    env = tool_environment()
+    view = dynamic_registration.register(
+        env.session,
+        platform_http(env.settings),
+        configuration_url=request.args.get("openid_configuration", "").strip(),
+        registration_token=request.args.get("registration_token", "").strip(),
+        base_url=env.base_url,
+        tool_name=API_TITLE,
+        allowed_issuers=env.settings.lti_registration_issuers,
+    )
+    page = pages.registered(
+        issuer=view.issuer, client_id=view.client_id, deployment_ids=view.deployment_ids
+    )
+    return _html(page, script=pages.CLOSE_SCRIPT)
