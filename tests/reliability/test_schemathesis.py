@@ -115,6 +115,8 @@ def fuzz_app(
                 testing=True,
                 rate_limits_enabled=False,
                 log_level="CRITICAL",
+                # production mode (the default) refuses LTI URLs without it (503)
+                public_base_url="https://lab.example.org",
             )
         )
         database = application.extensions["database"]
