@@ -180,7 +180,20 @@ def configure_api(app: Flask) -> Api:
     api = Api(app)
     api.register_converter(DatabaseIdConverter, integerconverter2paramschema)
     app.register_blueprint(
-        get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": API_TITLE}),
+        get_swaggerui_blueprint(
+            "/docs",
+            "/openapi.json",
+            config={
+                "app_name": API_TITLE,
+                # Without the top bar (a box to explore other documents, and a logo whose
+                # inline <style> the docs' CSP would refuse): only this service's document.
+                "layout": "BaseLayout",
+                # Relative: otherwise built from the request's Host header.
+                "oauth2RedirectUrl": "/docs/oauth2-redirect.html",
+                # No badge fetched from validator.swagger.io (a third party, outside the CSP).
+                "validatorUrl": None,
+            },
+        ),
         url_prefix="/docs",
     )
     return api

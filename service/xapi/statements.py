@@ -1,9 +1,14 @@
 """xAPI 1.0.3 statements for a graded submission (pure: no database, no Flask).
 
-A submission of n questions gives n + 2 statements: ADL `answered` per question (the question's
-points as its score), then `completed` and `passed` or `failed` for the attempt (the attempt's
-score). Every score carries raw, min (0), max and scaled = raw / max (0 when max is 0). Statement
-ids are UUID5s of (attempt, verb, question), so the same submission always gives the same ids.
+A submission gives ADL `answered` per answered question (the question's points as its score;
+a question left blank, null or with nothing picked, has none: the learner did not answer, and
+xAPI allows no empty response), then `completed` and `passed` or `failed` for the attempt (the
+attempt's score). Every score carries raw, min (0), max and scaled = raw / max, unrounded (a
+zero maximum, which xAPI does not allow beside min 0, gives raw alone). A response follows its
+interaction type's pattern (xAPI-Data §2.4.4.1): choice ids joined by `[,]`, `true`/`false`,
+and for numeric questions the number the answer was read as (`2^20` -> `1048576`), exact when
+its decimal expansion is finite, else to 17 significant digits. Statement ids are UUID5s of
+(attempt, verb, question), so the same submission always gives the same ids.
 """
 
 from __future__ import annotations
@@ -12,7 +17,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
+
+from service.quizzes.domain.answers import read_numeric
+from service.quizzes.numbers import exact_text, format_number
 
 XAPI_VERSION = "1.0.3"
 ADL_VERBS = "http://adlnet.gov/expapi/verbs/"
@@ -20,6 +29,8 @@ ANSWERED = ADL_VERBS + "answered"
 COMPLETED = ADL_VERBS + "completed"
 PASSED = ADL_VERBS + "passed"
 FAILED = ADL_VERBS + "failed"
+#: every verb the service emits
+VERBS = (ANSWERED, COMPLETED, PASSED, FAILED)
 ASSESSMENT = "http://adlnet.gov/expapi/activities/assessment"
 INTERACTION = "http://adlnet.gov/expapi/activities/cmi.interaction"
 DEFAULT_HOME = "https://activation-lab.invalid"
@@ -86,8 +97,9 @@ def statement_id(attempt_id: uuid.UUID, verb: str, question_id: str = "") -> uui
 
 
 def _score(raw: float, maximum: float) -> dict[str, float]:
-    scaled = raw / maximum if maximum else 0.0
-    return {"raw": raw, "min": 0.0, "max": maximum, "scaled": round(scaled, 6)}
+    if maximum <= 0:
+        return {"raw": raw}
+    return {"raw": raw, "min": 0.0, "max": maximum, "scaled": raw / maximum}
 
 
 def _timestamp(moment: datetime) -> str:
@@ -99,12 +111,24 @@ def _duration(start: datetime, end: datetime) -> str:
     return f"PT{seconds:.2f}S"
 
 
+def is_blank(answer: Any) -> bool:
+    """No answer: missing, null or an empty selection."""
+    return answer is None or (isinstance(answer, list | tuple | str) and not answer)
+
+
+def number_text(value: Fraction) -> str:
+    """A number as a decimal literal: exact when finite (1/8 -> 0.125), else 17 digits."""
+    text = exact_text(value)
+    return text if "/" not in text else format_number(value, significant=17)
+
+
 def response_text(answer: Any) -> str:
-    """An answer as xAPI's response string (choices joined by `[,]`, booleans lower-case)."""
-    if answer is None:
-        return ""
+    """An answer as xAPI's response string (choices joined by `[,]`, booleans lower-case,
+    numbers read from the learner's text as decimals)."""
     if isinstance(answer, bool):
         return "true" if answer else "false"
+    if isinstance(answer, Fraction):
+        return number_text(answer)
     if isinstance(answer, list | tuple):
         return "[,]".join(response_text(item) for item in answer)
     return str(answer)
@@ -132,6 +156,8 @@ def build_statements(
     common = {"actor": actor.to_xapi(), "timestamp": _timestamp(submission.submitted_at)}
     statements: list[dict[str, Any]] = []
     for outcome in submission.questions:
+        if is_blank(outcome.response):
+            continue
         definition: dict[str, Any] = {"type": INTERACTION, "name": {"en-US": outcome.prompt}}
         if outcome.question_type in INTERACTION_TYPES:
             definition["interactionType"] = INTERACTION_TYPES[outcome.question_type]
@@ -179,10 +205,14 @@ def outcomes_from_result(
     answers: Mapping[str, Any],
     questions: Mapping[str, tuple[str, str]],
 ) -> list[QuestionOutcome]:
-    """Question outcomes from a stored grading result; `questions` maps id -> (type, prompt)."""
+    """Question outcomes from a stored grading result; `questions` maps id -> (type, prompt).
+    A numeric answer is the value it was graded as (the grading read it already)."""
     outcomes = []
     for row in result["results"]:
         question_type, prompt = questions.get(row["question_id"], ("", row["question_id"]))
+        response = answers.get(row["question_id"])
+        if question_type == "numeric" and not is_blank(response):
+            response = read_numeric(response)
         outcomes.append(
             QuestionOutcome(
                 question_id=row["question_id"],
@@ -191,7 +221,7 @@ def outcomes_from_result(
                 points=float(row["points"]),
                 max_points=float(row["max_points"]),
                 correct=bool(row["correct"]),
-                response=answers.get(row["question_id"]),
+                response=response,
             )
         )
     return outcomes

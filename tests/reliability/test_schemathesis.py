@@ -4,7 +4,10 @@ type and body conform to the document.
 
 Requests carry real credentials (a learner bearer token for operations learners may call, an
 admin API key for the others, both alternately where either is allowed) on a database seeded
-with the lesson bank, so the fuzzer gets past authentication into validation and the services.
+with the lesson bank, so the fuzzer gets past authentication into validation and the services;
+one case in ANONYMOUS_EVERY goes without any (public operations get a learner token then
+instead). Each operation must be reached: some answer past authentication (neither 401 nor
+403), and for a protected operation a 401 for the anonymous caller.
 """
 
 from __future__ import annotations
@@ -59,30 +62,57 @@ schema.config.generation.update(
 CASES: Counter[str] = Counter()
 
 
+#: one case in this many swaps credentials (protected: none; public: a learner token)
+ANONYMOUS_EVERY = 5
+
+
 class Credentials:
-    """A fresh learner token and the admin API key; handed out by each operation's security."""
+    """A fresh learner token and the admin API key; handed out by each operation's security,
+    and what each kind of caller was answered."""
 
     def __init__(self, app: Flask, api_key: str) -> None:
         registered = app.test_client().post("/v1/learners", json={"display_name": "Fuzz"}).json
         self.token = registered["token"]
         self.api_key = api_key
         self._turns = itertools.count()
+        self.answered: Counter[tuple[str, int]] = Counter()  # (caller, status) -> cases
+        self.operation: Any = None
 
-    def headers_for(self, operation: Any) -> dict[str, str]:
-        schemes = {
+    @staticmethod
+    def schemes(operation: Any) -> set[str]:
+        return {
             name
             for requirement in operation.definition.raw.get("security", [])
             for name in requirement
         }
-        learner = {"Authorization": f"Bearer {self.token}"}
-        key = {"X-API-Key": self.api_key}
+
+    def headers_for(self, operation: Any) -> tuple[str, dict[str, str]]:
+        """(caller, headers): the caller is "learner", "api-key" or "anonymous"."""
+        schemes = self.schemes(operation)
+        turn = next(self._turns)
+        swap = turn % ANONYMOUS_EVERY == ANONYMOUS_EVERY - 1
+        learner = ("learner", {"Authorization": f"Bearer {self.token}"})
+        key = ("api-key", {"X-API-Key": self.api_key})
+        if not schemes:
+            return learner if swap else ("anonymous", {})
+        if swap:
+            return "anonymous", {}
         if {"learnerToken", "apiKey"} <= schemes:
-            return learner if next(self._turns) % 2 else key
-        if "learnerToken" in schemes:
-            return learner
-        if "apiKey" in schemes:
-            return key
-        return {}
+            return learner if turn % 2 else key
+        return learner if "learnerToken" in schemes else key
+
+    def check_reached(self, operation: Any) -> None:
+        """The operation was reached past authentication; a protected one answered the anonymous
+        caller 401 and never a success (a malformed path may be a 404 before that)."""
+        label = operation.label
+        past_auth = [status for (_, status) in self.answered if status not in (401, 403)]
+        assert past_auth, f"{label}: every case was refused authentication: {self.answered}"
+        if self.schemes(operation):
+            anonymous = {status for (caller, status) in self.answered if caller == "anonymous"}
+            assert 401 in anonymous, f"{label}: anonymous callers got {anonymous}"
+            assert not any(status < 400 for status in anonymous), (
+                f"{label}: an anonymous caller succeeded: {anonymous}"
+            )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -115,6 +145,8 @@ def fuzz_app(
                 testing=True,
                 rate_limits_enabled=False,
                 log_level="CRITICAL",
+                # production mode (the default) refuses LTI URLs without it (503)
+                public_base_url="https://lab.example.org",
             )
         )
         database = application.extensions["database"]
@@ -127,8 +159,12 @@ def fuzz_app(
 
 
 @pytest.fixture
-def credentials(fuzz_app: tuple[Flask, str]) -> Credentials:
-    return Credentials(*fuzz_app)
+def credentials(fuzz_app: tuple[Flask, str]) -> Iterator[Credentials]:
+    """Per operation (one pytest item runs all its cases); afterwards: it was reached."""
+    credentials = Credentials(*fuzz_app)
+    yield credentials
+    if credentials.operation is not None:
+        credentials.check_reached(credentials.operation)
 
 
 @schema.parametrize()
@@ -145,6 +181,8 @@ def test_every_operation_conforms(
     credentials: Credentials,
 ) -> None:
     CASES[f"{case.operation.label} ({fuzz_backend})"] += 1
-    case.call_and_validate(
-        app=fuzz_app[0], headers=credentials.headers_for(case.operation), checks=CHECKS
-    )
+    credentials.operation = case.operation
+    caller, headers = credentials.headers_for(case.operation)
+    response = case.call_and_validate(app=fuzz_app[0], headers=headers, checks=CHECKS)
+    if case.method.upper() == case.operation.method.upper():  # not a negative method (OPTIONS)
+        credentials.answered[caller, response.status_code] += 1

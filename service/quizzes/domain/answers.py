@@ -37,7 +37,8 @@ class UnreadableAnswer(ValueError):
         self.problems: dict[str, str] = dict(problems or {question_id: reason})
 
 
-def _read_numeric(raw: object) -> Fraction:
+def read_numeric(raw: object) -> Fraction:
+    """A numeric answer (a number or a text such as '2^20') as the exact value it is graded as."""
     if isinstance(raw, bool):
         raise NumberFormatError("expected a number, got true/false")
     if isinstance(raw, int):
@@ -56,7 +57,7 @@ def read_answer(question: InstantiatedQuestion, raw: object) -> ReadAnswer:
     known = {choice.id for choice in question.choices}
     if question.type == NUMERIC:
         try:
-            return _read_numeric(raw)
+            return read_numeric(raw)
         except NumberFormatError as error:
             raise UnreadableAnswer(question.id, str(error)) from error
     if question.type == TRUE_FALSE:
