@@ -104,8 +104,9 @@ class Settings:
     max_training_memory: int = 512 * 1024 * 1024  # MAX_TRAINING_MEMORY, bytes a run may hold
     max_batch_statistics_cost: float = 1e8
     # MAX_BATCH_STATISTICS_COST, values drawn and normalized by one batch-statistics request
-    max_sweep_cost: float = 2e11
-    # MAX_SWEEP_COST, multiply-adds of all the training runs of one batch-size sweep or modes grid
+    max_sweep_cost: float = 1e10
+    # MAX_SWEEP_COST, multiply-adds of all the training runs of one sweep or modes grid (1e10:
+    # 10-40 s on one core, small batches the slowest per multiply-add)
     max_page_size: int = 100  # MAX_PAGE_SIZE
     open_registration: bool = True  # OPEN_REGISTRATION
     token_ttl_seconds: int = 30 * 24 * 3600  # TOKEN_TTL_SECONDS, learner bearer tokens
