@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_batch_size import batch_size_states
 from tests.e2e.test_playground import PASTED
 from tests.e2e.test_quiz import SLUG, answer_all_correctly, bank_questions
 from tests.e2e.test_simulation import wait_for_chart
@@ -206,6 +207,7 @@ WALKS: dict[str, Walk] = {
     "training": training_states,
     "playground": playground_states,
     "quiz": quiz_states,
+    "batch-size": batch_size_states,
 }
 
 
