@@ -25,7 +25,8 @@ MODES_METHODS: Final = {
     "normalized_difference": "RMS over test rows and units of the normalized value in "
     "training mode minus in evaluation mode: the mismatch the next layer sees",
     "accuracy_gap": "test accuracy with running statistics minus with batch statistics",
-    "request": "the trainer request that re-trains this cell (same seed, same numbers)",
+    "request": "the body of POST /v1/simulations/training that re-trains this cell (same seed, "
+    "same numbers)",
 }
 
 SWEEP_METHODS: Final = {
@@ -34,9 +35,9 @@ SWEEP_METHODS: Final = {
     "test_error": "1 - mean_test_accuracy, the quantity the group normalization paper plots",
     "steps": "epochs · floor(train_rows / batch_size): every batch size sees the same examples",
     "learning_rate": "lr · batch_size / reference_batch_size with scale_learning_rate, else lr",
-    "runs": "one entry per seed (seed, seed + 1, ...); its request re-runs it alone through the "
-    "trainer with the same numbers, because every normalization of a batch size trains from "
-    "the same data, initial weights and batch order",
+    "runs": "one entry per seed (seed, seed + 1, ...); its request, sent as the body of POST "
+    "/v1/simulations/training, re-runs it alone with the same numbers, because every "
+    "normalization of a batch size trains from the same data, initial weights and batch order",
 }
 
 PAPER: Final = (

@@ -77,6 +77,13 @@ def test_sweep_cells_rerun_alone_and_repeat_exactly(client: FlaskClient) -> None
         assert summary.final_test_accuracy == run["final_test_accuracy"]
         assert summary.final_test_loss == run["final_test_loss"]
     assert any("23.6%" in note for note in body["notes"])
+    # ... and through the training endpoint, which takes the same request.
+    run = cells[(8, "group")]["runs"][0]
+    trained = client.post("/v1/simulations/training", json=run["request"])
+    assert trained.status_code == 200
+    (variant,) = trained.json["summary"]["variants"]
+    assert variant["final_test_accuracy"] == run["final_test_accuracy"]
+    assert variant["final_test_loss"] == run["final_test_loss"]
 
 
 @pytest.mark.parametrize("url", [MODES, SWEEP])
