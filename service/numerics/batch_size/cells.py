@@ -25,6 +25,8 @@ from service.numerics.training.spec import MAX_STEPS, TrainingSpec
 MAX_GRID_BATCH_SIZES: Final = 12
 MAX_EPOCHS: Final = 200
 MAX_REPEATS: Final = 10
+MAX_REFERENCE_BATCH_SIZE: Final = 1 << 20
+DEFAULT_HIDDEN_WIDTHS: Final = (64, 64)
 # Trainer fields a grid request may set; the grid owns batch_size, steps, log_every,
 # normalization, compare and momentum (modes) and the optimizer's learning_rate.
 SHARED_FIELDS: Final = (
@@ -86,7 +88,8 @@ def build_grid_options(
     reference_batch_size: int,
 ) -> GridOptions:
     """Check the grid's own fields; the trainer's fields are checked when the cells are built
-    (its errors name them: "dataset.samples", "optimizer.learning_rate", ...)."""
+    (its errors name them: "dataset.samples", "optimizer.learning_rate", ...). Defaults: the
+    digits, hidden widths DEFAULT_HIDDEN_WIDTHS, learning rate 0.1, the trainer's others."""
     unknown = sorted(set(options) - {*SHARED_FIELDS, "optimizer"})
     if unknown:
         raise NumericsError(f"unknown training option {unknown[0]!r}", unknown[0])
@@ -101,13 +104,15 @@ def build_grid_options(
         raise NumericsError("scale_learning_rate must be true or false", "scale_learning_rate")
     shared = {k: v for k, v in options.items() if k in SHARED_FIELDS}
     shared["dataset"] = dict(dataset.__dict__)
+    shared.setdefault("hidden_widths", list(DEFAULT_HIDDEN_WIDTHS))
     return GridOptions(
         shared=shared,
         optimizer=optimizer,
         learning_rate=float(learning_rate),
         scale_learning_rate=scale_learning_rate,
+        # Only a scale for the learning rate: it need not fit the data set.
         reference_batch_size=integer(
-            reference_batch_size, "reference_batch_size", 1, dataset.train_rows
+            reference_batch_size, "reference_batch_size", 1, MAX_REFERENCE_BATCH_SIZE
         ),
         epochs=integer(epochs, "epochs", 1, MAX_EPOCHS),
         seed=integer(seed, "seed", 0, 2**63 - 1),

@@ -20,6 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from service.numerics.batch_size.cells import (
+    MAX_REPEATS,
     GridOptions,
     batch_sizes,
     build_cell,
@@ -139,7 +140,8 @@ def batch_norm_modes(
         if variant.diverged_at is None:
             data = run.draws.dataset
             assert variant.running is not None
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, 7])))
+            stream = np.random.SeedSequence([spec.seed, MODES_STREAM])
+            rng = np.random.Generator(np.random.PCG64(stream))
             with np.errstate(all="ignore"):
                 evaluation = evaluate_modes(
                     variant.architecture,
@@ -212,7 +214,7 @@ def batch_size_sweep(
     names = _normalizations(normalizations)
     smallest = 2 if "batch" in names else 1
     sizes = batch_sizes(sizes, options.train_rows, smallest=smallest)
-    repeats = integer(repeats, "repeats", 1, 10)
+    repeats = integer(repeats, "repeats", 1, MAX_REPEATS)
     if options.seed + repeats - 1 > 2**63 - 1:
         raise NumericsError("seed + repeats - 1 must stay below 2^63", "seed")
     plan = [

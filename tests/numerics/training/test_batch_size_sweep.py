@@ -100,3 +100,16 @@ def test_too_many_epochs_for_the_trainer_name_epochs() -> None:
     with pytest.raises(NumericsError) as caught:
         batch_size_sweep(_options(epochs=200), [1], ["layer"], 1, max_cost=1e12, limit_name="L")
     assert caught.value.field == "epochs"
+
+
+def test_the_reference_batch_size_is_only_a_scale_and_widths_have_a_default() -> None:
+    options = build_grid_options(
+        {"dataset": {"name": "blobs", "samples": 20}},
+        epochs=1,
+        seed=0,
+        scale_learning_rate=True,
+        reference_batch_size=256,  # larger than the 15 training rows
+    )
+    cells, _ = batch_size_sweep(options, [4], ["layer"], 1, max_cost=1e10, limit_name="L")
+    assert cells[0].learning_rate == pytest.approx(0.1 * 4 / 256)
+    assert cells[0].runs[0].request["hidden_widths"] == [64, 64]
