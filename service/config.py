@@ -102,6 +102,11 @@ class Settings:
     # MAX_TRAINING_COST, multiply-adds of a training run (numerics/training/cost.py; ~1e10 a
     # core-second on these machines: the 3x100 digits run of 1,000 steps costs 1.1e10 a variant)
     max_training_memory: int = 512 * 1024 * 1024  # MAX_TRAINING_MEMORY, bytes a run may hold
+    max_batch_statistics_cost: float = 1e8
+    # MAX_BATCH_STATISTICS_COST, values drawn and normalized by one batch-statistics request
+    max_sweep_cost: float = 1e10
+    # MAX_SWEEP_COST, multiply-adds of all the training runs of one sweep or modes grid (1e10:
+    # 10-40 s on one core, small batches the slowest per multiply-add)
     max_page_size: int = 100  # MAX_PAGE_SIZE
     open_registration: bool = True  # OPEN_REGISTRATION
     token_ttl_seconds: int = 30 * 24 * 3600  # TOKEN_TTL_SECONDS, learner bearer tokens
@@ -188,7 +193,12 @@ class Settings:
             values["quiz_cache_seconds"] = _parse_number(
                 "QUIZ_CACHE_SECONDS", env["QUIZ_CACHE_SECONDS"], float
             )
-        for name in ("MAX_SIMULATION_COST", "MAX_TRAINING_COST"):
+        for name in (
+            "MAX_SIMULATION_COST",
+            "MAX_TRAINING_COST",
+            "MAX_BATCH_STATISTICS_COST",
+            "MAX_SWEEP_COST",
+        ):
             if env.get(name):
                 values[name.lower()] = _parse_number(name, env[name], float)
         for name, attr in booleans.items():

@@ -69,3 +69,12 @@ def test_app_env_is_production_unless_told_otherwise() -> None:
     assert not development.is_production
     with pytest.raises(ConfigError, match="APP_ENV"):
         Settings.from_env({"APP_ENV": "staging"})
+
+
+def test_batch_size_limits_are_read_and_checked() -> None:
+    settings = Settings.from_env(
+        {"SECRET_KEY": "s", "MAX_BATCH_STATISTICS_COST": "5e6", "MAX_SWEEP_COST": "2e9"}
+    )
+    assert (settings.max_batch_statistics_cost, settings.max_sweep_cost) == (5e6, 2e9)
+    with pytest.raises(ConfigError, match="MAX_SWEEP_COST"):
+        Settings.from_env({"SECRET_KEY": "s", "MAX_SWEEP_COST": "lots"})

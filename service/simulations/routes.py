@@ -9,7 +9,14 @@ from flask.views import MethodView
 
 from service.api import Blueprint
 from service.settings_access import settings
-from service.simulations import schemas, services, training, training_schemas
+from service.simulations import (
+    batch_size_schemas,
+    batch_size_services,
+    schemas,
+    services,
+    training,
+    training_schemas,
+)
 
 blp = Blueprint(
     "simulations",
@@ -136,3 +143,42 @@ class Training(MethodView):
             current_app.extensions["trainer"],
         )
         return Response(answer.body, mimetype=answer.mimetype, headers=dict(answer.headers))
+
+
+@blp.route("/batch-statistics")
+class BatchStatistics(MethodView):
+    @blp.arguments(batch_size_schemas.BatchStatisticsRequestSchema)
+    @blp.response(200, batch_size_schemas.BatchStatisticsSchema)
+    @blp.problems(400, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """How much one example's normalized value moves with the rest of its batch.
+
+        Monte Carlo over random batch compositions beside the first-order (1 + z²/2)/m and the
+        exact variance (quadrature). Requests above MAX_BATCH_STATISTICS_COST are refused (422)."""
+        return batch_size_services.batch_statistics(body, settings().max_batch_statistics_cost)
+
+
+@blp.route("/batch-norm-modes")
+class BatchNormModes(MethodView):
+    @blp.arguments(batch_size_schemas.BatchNormModesRequestSchema)
+    @blp.response(200, batch_size_schemas.BatchNormModesSchema)
+    @blp.problems(400, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Train versus evaluation mode: a batch-norm network trained per batch size and
+        momentum, evaluated with running, batch and population statistics.
+
+        Grids whose training runs cost more than MAX_SWEEP_COST are refused (422)."""
+        return batch_size_services.batch_norm_modes(body, settings().max_sweep_cost)
+
+
+@blp.route("/batch-size-sweep")
+class BatchSizeSweep(MethodView):
+    @blp.arguments(batch_size_schemas.BatchSizeSweepRequestSchema)
+    @blp.response(200, batch_size_schemas.BatchSizeSweepSchema)
+    @blp.problems(400, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Final test accuracy and loss for every batch size × normalization, each cell
+        reproducible from its trainer request.
+
+        Sweeps whose training runs cost more than MAX_SWEEP_COST are refused (422)."""
+        return batch_size_services.batch_size_sweep(body, settings().max_sweep_cost)

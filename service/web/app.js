@@ -1,6 +1,7 @@
 // Entry point: tabs, LTI launch hand-off, and the four sections.
 
 import { setLearner } from './api.js';
+import { initBatchSize } from './batchsize.js';
 import { initPlayground } from './playground.js';
 import { initQuiz } from './quiz.js';
 import { initSimulation } from './simulation.js';
@@ -49,6 +50,7 @@ function main() {
   initSimulation();
   initTraining();
   initPlayground();
+  initBatchSize();
   if (quizSlug) showTab('tab-quiz');
   initQuiz({ autoStartSlug: quizSlug });
 }

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_batch_size import batch_size_states
 from tests.e2e.test_playground import PASTED
 from tests.e2e.test_quiz import SLUG, answer_all_correctly, bank_questions
 from tests.e2e.test_simulation import wait_for_chart
@@ -287,6 +288,7 @@ WALKS: dict[str, Walk] = {
     "playground": playground_states,
     "quiz": quiz_states,
     "instructor": instructor_states,
+    "batch-size": batch_size_states,
 }
 
 

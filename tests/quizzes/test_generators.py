@@ -67,7 +67,22 @@ def _relu_oracle(params: Mapping[str, Any]) -> float:
     return float(Fraction(params["input_variance"]) * c * (c / 2) ** (params["depth"] - 1))
 
 
+def _noise_oracle(params: Mapping[str, Any]) -> float:
+    """The delta method's (1 + z²/2)/m, in exact rationals."""
+    z = Fraction(str(params["z"]))
+    return float((1 + z * z / 2) / params["batch_size"])
+
+
+def _pair_oracle(params: Mapping[str, Any]) -> float:
+    x = torch.tensor(params["x"], dtype=torch.float64).reshape(2, 1)
+    return float(F.batch_norm(x, None, None, training=True, eps=1e-5)[params["index"], 0])
+
+
 def oracle(name: str, params: Mapping[str, Any]) -> float:
+    if name == "batch-norm-noise-variance":
+        return _noise_oracle(params)
+    if name == "batch-norm-pair":
+        return _pair_oracle(params)
     if name in TORCH_NORMALIZATION:
         x = torch.tensor(params["x"], dtype=torch.float64)
         return float(TORCH_NORMALIZATION[name](x)[tuple(params["index"])])

@@ -226,17 +226,17 @@ def batch_statistics_cost(spec: BatchStatisticsSpec) -> int:
 
 
 def check_batch_statistics_cost(
-    spec: BatchStatisticsSpec, max_cost: float = DEFAULT_MAX_COST
+    spec: BatchStatisticsSpec, max_cost: float = DEFAULT_MAX_COST, limit_name: str = "max_cost"
 ) -> int:
-    """The cost, or CostLimitExceeded (limit_name "max_cost") when it is above max_cost."""
+    """The cost, or CostLimitExceeded (naming `limit_name`) when it is above max_cost."""
     cost = batch_statistics_cost(spec)
     if cost > max_cost:
         raise CostLimitExceeded(
             f"this request draws and normalizes samples · Σ batch_sizes · features · "
-            f"spatial_size = {cost:.3g} values, above max_cost {max_cost:.3g}; lower samples, "
-            "features or the largest batch sizes",
+            f"spatial_size = {cost:.3g} values, above the limit of {max_cost:.3g} ({limit_name}); "
+            "lower samples, features or the largest batch sizes",
             field="samples",
-            limit_name="max_cost",
+            limit_name=limit_name,
             limit=max_cost,
             cost=cost,
         )

@@ -9,6 +9,7 @@ alter the numbers or answers drawn for an existing seed: it is part of the quiz 
 
 - `normalization`: one element of a small array normalized by one variant
 - `propagation`: the variance after L linear or ReLU layers
+- `batch_size`: the noise of batch statistics (first-order variance, the pair at batch size 2)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from service.quizzes.domain import QuestionGenerator
+from service.quizzes.generators.batch_size import BATCH_NORM_NOISE_VARIANCE, BATCH_NORM_PAIR
 from service.quizzes.generators.normalization import (
     BATCH_NORM_ELEMENT,
     GROUP_NORM_ELEMENT,
@@ -42,10 +44,14 @@ REGISTRY: Mapping[str, QuestionGenerator] = _registry(
     BATCH_NORM_ELEMENT,
     GROUP_NORM_ELEMENT,
     INSTANCE_NORM_ELEMENT,
+    BATCH_NORM_NOISE_VARIANCE,
+    BATCH_NORM_PAIR,
 )
 
 __all__ = [
     "BATCH_NORM_ELEMENT",
+    "BATCH_NORM_NOISE_VARIANCE",
+    "BATCH_NORM_PAIR",
     "GROUP_NORM_ELEMENT",
     "INSTANCE_NORM_ELEMENT",
     "LAYER_NORM_ELEMENT",
