@@ -14,7 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-SCENARIOS = ("normalize", "propagation", "quizzes", "workers", "scaling", "blas", "training")
+SCENARIOS = (
+    "normalize",
+    "propagation",
+    "quizzes",
+    "workers",
+    "scaling",
+    "blas",
+    "training",
+    "readability",
+)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -83,7 +92,7 @@ INTRO = """# Bench: ratios against bare baselines
 `make bench` (or `.venv/bin/python -m bench`) measures the service against baselines run in the
 same invocation and rewrites this file (about 6 minutes on 2 cores); `--quick` runs fewer
 repetitions (about 3 minutes), `--only NAME` one scenario (normalize, propagation, quizzes,
-workers, scaling, blas, training); both print the report and leave this file alone.
+workers, scaling, blas, training, readability); both print the report and leave this file alone.
 Every figure is a median of interleaved repetitions (baseline and subject alternate, order
 rotated each round); noise is half the interquartile range of the per-round ratios. These
 machines are shared, so read ratios, not absolute times. Nothing here is asserted by the test
@@ -105,7 +114,16 @@ def main(argv: list[str]) -> int:
     args = _parse(argv)
     _reexec_without_openblas_env(args)
 
-    from bench import blas, normalize, propagation, quizzes, scaling, training, workers
+    from bench import (
+        blas,
+        normalize,
+        propagation,
+        quizzes,
+        readability,
+        scaling,
+        training,
+        workers,
+    )
     from bench.common import Context
     from bench.report import print_report, write_readme
     from bench.server import install_cleanup, stop_all
@@ -120,6 +138,7 @@ def main(argv: list[str]) -> int:
         "scaling": scaling.run,
         "blas": blas.run,
         "training": training.run,
+        "readability": readability.run,
     }
     workdir = Path(tempfile.mkdtemp(prefix="activation-lab-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
