@@ -6,7 +6,7 @@
   request, the same network, a different answer), against its floor: a bare endpoint computing
   the same columns by one numpy recurrence and writing them with orjson in the same row shape
   (`bench.baselines.bare_analytic_answer`), goal <= 1.5. Kept as information (the old baseline):
-  cold and warm (one request repeated: the answer cache) against a bare request returning a
+  cold and warm (one request repeated) against a bare request returning a
   body of the same size. The in-process numerics and rendering are timed apart, against a bare
   numpy recurrence + orjson dump of the same columns.
 """
@@ -205,7 +205,7 @@ def run(context: Context) -> None:
         )
         for name, label in (
             ("cold", "cold (every request distinct)"),
-            ("warm", "warm (the same request repeated: answer cache)"),
+            ("warm", "warm (the same request repeated)"),
         ):
             _, noise = pair_ratio(samples[name], samples[f"bare {name}"])
             note = f"response {sizes[name] / 1e6:.1f} MB"

@@ -3,10 +3,12 @@ a goal row by more than that row's noise. Each optimization is measured with and
 the goal row it serves, in one invocation: the service and `bench.variants` servers (the service
 without one optimization each) under the same load, rounds interleaved.
 
-- quiz flow, SQLite WAL, 32 clients: without `schema-once`, `no-cookie-session`, `instances`,
-  `answers` (the quiz goal row's figure is throughput, so its time a request 1 / throughput);
-- GET /v1/quizzes/{slug}, 32 clients: without `no-cookie-session`;
-- analytic 10,000 layers cold, sequential: without `row-splicing`, `answer-cache`.
+- quiz flow, SQLite WAL and PostgreSQL, 32 clients: without `instances`, `answers` (the quiz goal
+  row's figure is throughput, so its time a request 1 / throughput);
+- analytic 10,000 layers cold, sequential: without `row-splicing`.
+
+bench/notes.md (sixth round) keeps the figures of the optimizations this measured and that were
+removed since (schema instances kept, the cookie-less session, the analytic answer cache).
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ from __future__ import annotations
 from bench.client import Http, LoadResult
 from bench.common import Context, Table, prepare_database, sqlite_url
 from bench.propagation import ANALYTIC_DEPTH, cold_analytic
-from bench.quizzes import CLIENTS, Target, get_quiz_flow, measure, quiz_flow
+from bench.quizzes import CLIENTS, Target, measure, postgres_database, quiz_flow
 from bench.server import Server, serving
 from bench.stats import interleave, median, pair_ratio
 
-FLOW = ("schema-once", "no-cookie-session", "instances", "answers")
-GET = ("no-cookie-session",)
-ANALYTIC = ("row-splicing", "answer-cache")
+FLOW = ("instances", "answers")
+ANALYTIC = ("row-splicing",)
 
 
-def _variant(context: Context, name: str, database_url: str) -> Server:
+def _variant(context: Context, name: str, database_url: str, tag: str = "") -> Server:
     return context.server(
-        f"without-{name}",
+        f"without-{name}{tag}",
         "bench.variants:create_app()",
         DATABASE_URL=database_url,
         BENCH_WITHOUT=name,
@@ -54,9 +55,26 @@ def _load_row(
     )
 
 
+def _flow_rows(context: Context, table: Table, database: str, backend: str) -> None:
+    tag = "-" + backend.split()[0].lower()
+    service = context.service(f"readability-service{tag}", database)
+    variants = {name: _variant(context, name, database, tag) for name in FLOW}
+    with serving(service, *variants.values()):
+        targets = [Target("service", service, quiz_flow(), 3)]
+        targets += [Target(f"without {n}", variants[n], quiz_flow(), 3) for n in FLOW]
+        context.say(f"readability: quiz flow, {backend}, {len(targets)} servers")
+        results = measure(
+            context,
+            targets,
+            clients=CLIENTS,
+            rounds=context.reps(5, 2),
+            seconds=context.reps(3.0, 1.5),
+        )
+    for name in FLOW:
+        _load_row(table, f"quiz flow, {backend}", results, f"without {name}", "service")
+
+
 def run(context: Context) -> None:
-    database = sqlite_url(context, "readability")
-    prepare_database(context, database)
     table = Table(
         "Readability rule: each optimization with and without, on the goal row it serves",
         ["without", "row", "with", "without", "without / with (CPU)", "noise"],
@@ -64,34 +82,17 @@ def run(context: Context) -> None:
         "brackets; analytic: wall time of a sequential request. Noise: half the range (load "
         "rows) or half the IQR (analytic) of the per-round ratios.",
     )
-    service = context.service("readability-service", database)
-    names = sorted(set(FLOW + GET + ANALYTIC))
-    variants = {name: _variant(context, name, database) for name in names}
-    with serving(service, *variants.values()):
-        targets = [Target("service", service, quiz_flow(), 3)]
-        targets += [Target(f"without {n}", variants[n], quiz_flow(), 3) for n in FLOW]
-        context.say(f"readability: quiz flow, {len(targets)} servers")
-        results = measure(
-            context,
-            targets,
-            clients=CLIENTS,
-            rounds=context.reps(5, 2),
-            seconds=context.reps(3.0, 1.5),
-        )
-        for name in FLOW:
-            _load_row(table, "quiz flow, SQLite", results, f"without {name}", "service")
-        targets = [Target("service", service, get_quiz_flow())]
-        targets += [Target(f"without {n}", variants[n], get_quiz_flow()) for n in GET]
-        results = measure(
-            context,
-            targets,
-            clients=CLIENTS,
-            rounds=context.reps(5, 2),
-            seconds=context.reps(3.0, 1.5),
-        )
-        for name in GET:
-            _load_row(table, "GET quiz, SQLite", results, f"without {name}", "service")
+    database = sqlite_url(context, "readability")
+    prepare_database(context, database)
+    _flow_rows(context, table, database, "SQLite WAL")
+    with postgres_database(context, "readability") as postgres:
+        if postgres:
+            prepare_database(context, postgres)
+            _flow_rows(context, table, postgres, "PostgreSQL")
 
+    service = context.service("readability-analytic", database)
+    variants = {name: _variant(context, name, database) for name in ANALYTIC}
+    with serving(service, *variants.values()):
         path = "/v1/simulations/propagation"
         connections = {"service": Http(service.port)}
         connections |= {name: Http(variants[name].port) for name in ANALYTIC}
@@ -103,16 +104,16 @@ def run(context: Context) -> None:
         )
         for http in connections.values():
             http.close()
-        for name in ANALYTIC:
-            ratio, noise = pair_ratio(samples[name], samples["service"])
-            table.rows.append(
-                [
-                    name,
-                    f"analytic {ANALYTIC_DEPTH} layers cold",
-                    f"{median(samples['service']) * 1e3:.1f} ms",
-                    f"{median(samples[name]) * 1e3:.1f} ms",
-                    f"{ratio:.3f}",
-                    f"±{noise * 50:.0f}%",
-                ]
-            )
+    for name in ANALYTIC:
+        ratio, noise = pair_ratio(samples[name], samples["service"])
+        table.rows.append(
+            [
+                name,
+                f"analytic {ANALYTIC_DEPTH} layers cold",
+                f"{median(samples['service']) * 1e3:.1f} ms",
+                f"{median(samples[name]) * 1e3:.1f} ms",
+                f"{ratio:.3f}",
+                f"±{noise * 50:.0f}%",
+            ]
+        )
     context.tables.append(table)

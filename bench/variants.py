@@ -3,12 +3,8 @@ readability rule (bench/notes.md): `BENCH_WITHOUT` names what to leave out (comm
 and `create_app()` builds the service as it would be without it. Served by the same
 gunicorn.conf.py beside the unchanged service, so both run interleaved in one invocation.
 
-- `schema-once`: webargs builds the argument schema on every request (flask-smorest's own
-  `arguments`), instead of the instance made once in `service.api.Blueprint.arguments`;
-- `no-cookie-session`: Flask's default signed-cookie session interface;
 - `instances`, `answers`: the quiz read model without its per-seed instances cache, or without
   its generated-answers cache (each replaced by a disabled cache);
-- `answer-cache`: no rendered analytic answers kept;
 - `row-splicing`: the analytic answer written as one dict per layer by `jsonio.dumps_bytes`
   (what `rendering.json_rows` produces byte for byte) instead of spliced column texts.
 """
@@ -20,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 
-KNOWN = ("schema-once", "no-cookie-session", "instances", "answers", "answer-cache", "row-splicing")
+KNOWN = ("instances", "answers", "row-splicing")
 
 
 def plain_analytic_body(columns: Any) -> bytes:
@@ -74,12 +70,6 @@ def create_app() -> Flask:
     unknown = without - set(KNOWN)
     if unknown:
         raise ValueError(f"BENCH_WITHOUT: unknown {sorted(unknown)}; known: {KNOWN}")
-    if "schema-once" in without:  # before the routes are imported: their decorators run then
-        from flask_smorest import Blueprint as SmorestBlueprint
-
-        from service import api
-
-        api.Blueprint.arguments = SmorestBlueprint.arguments  # type: ignore[method-assign]
     if "row-splicing" in without:
         from service.simulations import services
 
@@ -87,18 +77,11 @@ def create_app() -> Flask:
 
     from service import create_app as create_service
     from service.caching import Cache
-    from service.simulations.services import answer_cache
 
     app = create_service()
-    if "no-cookie-session" in without:
-        from flask.sessions import SecureCookieSessionInterface
-
-        app.session_interface = SecureCookieSessionInterface()
     model = app.extensions["quiz_read_model"]
     if "instances" in without:
         model.instances = Cache(1, enabled=False)
     if "answers" in without:
         model.answers = Cache(1, enabled=False)
-    if "answer-cache" in without:
-        app.extensions["simulation_answers"] = answer_cache(enabled=False)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, after_this_request, current_app
+from flask import Response, after_this_request
 from flask.views import MethodView
 
 from service.api import Blueprint
@@ -22,11 +22,6 @@ blp = Blueprint(
 def _limits() -> services.SimulationLimits:
     config = settings()
     return services.SimulationLimits(config.max_simulation_cost, config.max_analytic_depth)
-
-
-def _answers() -> services.AnswerCache:
-    answers: services.AnswerCache = current_app.extensions["simulation_answers"]
-    return answers
 
 
 # The GET form's answer depends on the query alone; after a deploy (numerics may change) a
@@ -52,7 +47,7 @@ class Propagation(MethodView):
         MAX_SIMULATION_COST (width² · depth · batch) are refused with 422."""
         # Rendered directly: dumping 10^4-10^5 layers through the schema costs more than the
         # simulation (the schema documents the shape; tests check conformance).
-        answer = services.propagate(body, _limits(), _answers())
+        answer = services.propagate(body, _limits())
         return Response(answer.body, mimetype="application/json")
 
     @blp.etag
@@ -64,7 +59,7 @@ class Propagation(MethodView):
 
         Carries a strong ETag (made from a digest of the answer); send it back in If-None-Match
         to get 304 while the answer is unchanged."""
-        answer = services.propagate(args, _limits(), _answers())
+        answer = services.propagate(args, _limits())
         after_this_request(_revalidate)
         blp.set_etag(answer.etag)
         return Response(answer.body, mimetype="application/json")
