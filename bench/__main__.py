@@ -23,6 +23,7 @@ SCENARIOS = (
     "blas",
     "training",
     "lecture_hall",
+    "readability",
 )
 
 
@@ -92,8 +93,8 @@ INTRO = """# Bench: ratios against bare baselines
 `make bench` (or `.venv/bin/python -m bench`) measures the service against baselines run in the
 same invocation and rewrites this file (about 6 minutes on 2 cores); `--quick` runs fewer
 repetitions (about 3 minutes), `--only NAME` one scenario (normalize, propagation, quizzes,
-workers, scaling, blas, training, lecture_hall); both print the report and leave this file
-alone.
+workers, scaling, blas, training, lecture_hall, readability); both print the report and leave
+this file alone.
 Every figure is a median of interleaved repetitions (baseline and subject alternate, order
 rotated each round); noise is half the interquartile range of the per-round ratios. These
 machines are shared, so read ratios, not absolute times. Nothing here is asserted by the test
@@ -121,6 +122,7 @@ def main(argv: list[str]) -> int:
         normalize,
         propagation,
         quizzes,
+        readability,
         scaling,
         training,
         workers,
@@ -140,6 +142,7 @@ def main(argv: list[str]) -> int:
         "blas": blas.run,
         "training": training.run,
         "lecture_hall": lecture_hall.run,
+        "readability": readability.run,
     }
     workdir = Path(tempfile.mkdtemp(prefix="activation-lab-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}

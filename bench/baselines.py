@@ -7,6 +7,9 @@
                   response size as the service's
 /npy/layer        .npy in, np.load, bare layer norm over the last axis, np.save out
 /naive/layer      stdlib json in, np.asarray, the same numpy, tolist, jsonify out
+/analytic         the analytic propagation answer of a ReLU network of uniform width (the
+                  bench's request), computed by one numpy recurrence and written by orjson in
+                  the service's row shape (a dict per layer): the analytic floor
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
+from typing import Any
 
 import numpy as np
+import orjson
 from flask import Flask, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 
@@ -28,6 +34,67 @@ def bare_layer_norm(x: np.ndarray, eps: float = EPS) -> np.ndarray:
     centered = x - mean
     var = np.mean(centered * centered, axis=-1, keepdims=True)
     return np.asarray(centered / np.sqrt(var + x.dtype.type(eps)))
+
+
+def bare_analytic_answer(request: dict[str, Any]) -> bytes:
+    """The answer to POST /v1/simulations/propagation (mode analytic, ReLU, one width, no
+    normalization) from one recurrence: q_1 = n·Var(W)·Var(x), q_l+1 = n·Var(W)·q_l / 2, then
+    Var(relu(h)) = q (1/2 - 1/2π) and E[relu(h)] = sqrt(q / 2π); rows as dicts, one orjson dump."""
+    depth, width = int(request["depth"]), int(request["width"])
+    weight_variance, input_variance = request["weight_variance"], request["input_variance"]
+    factors = np.full(depth, width * weight_variance * 0.5)
+    factors[0] = width * weight_variance
+    q = input_variance * np.cumprod(factors)
+    variance = q * (0.5 - 0.5 / math.pi)
+    columns = zip(
+        q.tolist(),
+        np.log10(q).tolist(),
+        variance.tolist(),
+        np.log10(variance).tolist(),
+        np.sqrt(q / (2.0 * math.pi)).tolist(),
+        strict=True,
+    )
+    layers = [
+        {
+            "index": index,
+            "width": width,
+            "weight_variance": weight_variance,
+            "preactivation_variance": pre,
+            "log10_preactivation_variance": log10_pre,
+            "variance": var,
+            "log10_variance": log10_var,
+            "mean": mean,
+            "grad_variance": None,
+            "log10_grad_variance": None,
+        }
+        for index, (pre, log10_pre, var, log10_var, mean) in enumerate(columns, 1)
+    ]
+    final = float(variance[-1])
+    log10_ratio = math.log10(final / input_variance)
+    return orjson.dumps(
+        {
+            "mode": "analytic",
+            "depth": depth,
+            "widths": [width] * (depth + 1),
+            "activation": "relu",
+            "init": None,
+            "gain": None,
+            "normalization": None,
+            "input_variance": input_variance,
+            "layers": layers,
+            "final_variance": final,
+            "log10_final_variance": math.log10(final),
+            "regime": "exploding"
+            if log10_ratio > 1
+            else "vanishing"
+            if log10_ratio < -1
+            else "stable",
+            "gain_per_layer": 10 ** (log10_ratio / depth),
+            "log10_gain_per_layer": log10_ratio / depth,
+            "batch_size": None,
+            "seed": None,
+        }
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -57,6 +124,12 @@ def create_app() -> Flask:
         out = io.BytesIO()
         np.save(out, bare_layer_norm(x), allow_pickle=False)
         return Response(out.getvalue(), mimetype="application/x-npy")
+
+    @app.post("/analytic")
+    def analytic() -> Response:
+        return Response(
+            bare_analytic_answer(orjson.loads(request.get_data())), mimetype="application/json"
+        )
 
     @app.post("/naive/layer")
     def naive_layer() -> Response:

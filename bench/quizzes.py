@@ -1,9 +1,13 @@
 """Goal 3: quiz traffic at 32 concurrent clients against SQLite (WAL) and PostgreSQL.
 
 A flow is what a new learner does: register, start an attempt, submit answers (3 requests).
-Requests per second are compared with a hello-world endpoint on the same gunicorn set-up,
-measured by the same load client, in interleaved rounds; p99 latency and errors are reported.
-GET /v1/quizzes/{slug} is measured plain (200 with the body) and conditional (If-None-Match: 304).
+The goal row compares the flow with its floor (`bench/floors.py`): a bare Flask app on the same
+gunicorn set-up replaying the SQL the service sends for a flow (captured from the service itself)
+through the same driver and pool, with no validation, grading or events; time a request
+(1 / throughput) service / floor, <= 1.5. The flow against hello world is kept as information
+(the old baseline). GET /v1/quizzes/{slug} is measured plain (200 with the body) and conditional
+(If-None-Match: 304) against hello world. All targets run in interleaved rounds under the same
+load client; p99 latency, errors and the servers' CPU per request are reported.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import orjson
 
 from bench.client import Flow, LoadResult, Recorder, run_load
 from bench.common import Check, Context, prepare_database, sqlite_url
+from bench.floors import capture, save
 from bench.server import Server, serving
 from bench.stats import Ratio, median
 
 SLUG = "activation-distribution"
+SECRET_KEY = "bench-" + "0" * 40
 CLIENTS = 32
 UNCACHED = "GET quiz, SQLite, QUIZ_CACHE_SECONDS=0"
+FLOOR_SQLITE = "floor, SQLite"
+FLOOR_POSTGRES = "floor, PostgreSQL"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 JSON = {"Content-Type": "application/json"}
 
@@ -162,6 +170,7 @@ def summarize(
     hello: str,
     subjects: list[tuple[str, str, float]],
     scenario: str = "3 quizzes",
+    information: bool = False,
 ) -> None:
     hello_rps = median([r.rps for r in results[hello]])
     for label, figure, goal in subjects:
@@ -189,6 +198,7 @@ def summarize(
                 noise=noise,
                 note=f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; server CPU {cpu:.2f} ms a request "
                 f"(hello {hello_cpu:.2f})",
+                information=information,
             )
         )
         samples = [s for r in runs for s in r.error_samples][:2]
@@ -204,6 +214,61 @@ def summarize(
         )
 
 
+def floor_server(context: Context, name: str, database_url: str) -> Server:
+    """The bare replay of the service's own SQL for one flow on `database_url` (captured there)."""
+    trace = capture(database_url, SECRET_KEY, SLUG, _answers)
+    path = context.workdir / f"{name}.trace"
+    save(trace, path)
+    context.say(
+        f"quizzes: {name}: statements per request "
+        + ", ".join(f"{endpoint} {trace.statements(endpoint)}" for endpoint in trace.steps)
+    )
+    return context.server(
+        name, "bench.floors:create_app()", DATABASE_URL=database_url, BENCH_FLOOR_TRACE=str(path)
+    )
+
+
+def summarize_floors(
+    context: Context, results: dict[str, list[LoadResult]], pairs: list[tuple[str, str, str]]
+) -> None:
+    """Goal rows: time a request (1 / throughput) of the service's flow over its floor's."""
+    for label, floor, backend in pairs:
+        runs, floors = results[label], results[floor]
+        per_round = [f.rps / r.rps for r, f in zip(runs, floors, strict=True) if r.rps]
+        noise = (max(per_round) - min(per_round)) / median(per_round) if len(per_round) > 1 else 0
+        rps, floor_rps = median([r.rps for r in runs]), median([r.rps for r in floors])
+        cpu = median([r.server_cpu_per_request for r in runs]) * 1e3
+        floor_cpu = median([r.server_cpu_per_request for r in floors]) * 1e3
+        context.ratios.append(
+            Ratio(
+                "3 quizzes",
+                f"start + submit (+ register), {backend}, service / bare replay of its SQL",
+                label,
+                floor,
+                1e3 / rps,
+                1e3 / floor_rps,
+                goal=1.5,
+                unit="ms a request (1 / throughput)",
+                noise=noise,
+                note=f"{rps:.0f} against {floor_rps:.0f} req/s; p99 "
+                f"{median([r.percentile(99) for r in runs]) * 1e3:.0f} against "
+                f"{median([r.percentile(99) for r in floors]) * 1e3:.0f} ms; server CPU "
+                f"{cpu:.2f} against {floor_cpu:.2f} ms a request ({cpu / floor_cpu:.2f}x)",
+            )
+        )
+        errors = sum(r.errors for r in floors)
+        context.checks.append(
+            Check(
+                "3 quizzes",
+                f"{floor}: errors",
+                f"{errors} of {sum(r.requests for r in floors)} requests",
+                "0",
+                errors == 0,
+                note="; ".join([s for r in floors for s in r.error_samples][:2]),
+            )
+        )
+
+
 def run(context: Context) -> None:
     sqlite = sqlite_url(context, "quizzes")
     prepare_database(context, sqlite)
@@ -211,38 +276,53 @@ def run(context: Context) -> None:
         if postgres:
             prepare_database(context, postgres)
         servers = [context.service("quizzes-sqlite", sqlite)]
+        floors = [floor_server(context, "floor-sqlite", sqlite)]
         if postgres:
             servers.append(context.service("quizzes-postgres", postgres))
+            floors.append(floor_server(context, "floor-postgres", postgres))
         # The same service reading the database on every GET: what the 1 s cache is worth.
         uncached = context.service("quizzes-sqlite-uncached", sqlite, QUIZ_CACHE_SECONDS="0")
         hello = context.baseline("hello")
-        with serving(hello, *servers, uncached):
+        with serving(hello, *servers, *floors, uncached):
             sqlite_server = servers[0]
             etag = etag_of(sqlite_server)
             targets = [
                 Target("hello", hello, hello_flow()),
                 Target("quiz flow, SQLite", sqlite_server, quiz_flow(), 3),
+                Target(FLOOR_SQLITE, floors[0], quiz_flow(), 3),
                 Target("GET quiz, SQLite", sqlite_server, get_quiz_flow()),
                 Target("GET quiz 304, SQLite", sqlite_server, get_quiz_flow(etag)),
                 Target(UNCACHED, uncached, get_quiz_flow()),
             ]
             if postgres:
-                targets.insert(2, Target("quiz flow, PostgreSQL", servers[1], quiz_flow(), 3))
+                targets.insert(3, Target("quiz flow, PostgreSQL", servers[1], quiz_flow(), 3))
+                targets.insert(4, Target(FLOOR_POSTGRES, floors[1], quiz_flow(), 3))
                 targets.append(Target("GET quiz, PostgreSQL", servers[1], get_quiz_flow()))
             context.say(f"quizzes: {CLIENTS} clients, {len(targets)} targets")
             results = measure(
                 context,
                 targets,
                 clients=CLIENTS,
-                rounds=context.reps(3, 2),
+                rounds=context.reps(5, 2),
                 seconds=context.reps(3.0, 1.5),
             )
-    subjects = [("quiz flow, SQLite", "start + submit (+ register), SQLite WAL / hello", 0.3)]
+    pairs = [("quiz flow, SQLite", FLOOR_SQLITE, "SQLite WAL")]
     if postgres:
-        subjects.append(
-            ("quiz flow, PostgreSQL", "start + submit (+ register), PostgreSQL / hello", 0.3)
+        pairs.append(("quiz flow, PostgreSQL", FLOOR_POSTGRES, "PostgreSQL"))
+    summarize_floors(context, results, pairs)
+    old = [
+        ("quiz flow, SQLite", "start + submit (+ register), SQLite WAL / hello (old baseline)", 0.3)
+    ]
+    if postgres:
+        old.append(
+            (
+                "quiz flow, PostgreSQL",
+                "start + submit (+ register), PostgreSQL / hello (old baseline)",
+                0.3,
+            )
         )
-    subjects.append(("GET quiz, SQLite", "GET /v1/quizzes/{slug} (200), SQLite / hello", 0.6))
+    summarize(context, results, "hello", old, information=True)
+    subjects = [("GET quiz, SQLite", "GET /v1/quizzes/{slug} (200), SQLite / hello", 0.6)]
     if postgres:
         subjects.append(
             ("GET quiz, PostgreSQL", "GET /v1/quizzes/{slug} (200), PostgreSQL / hello", 0.6)

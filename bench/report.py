@@ -32,7 +32,7 @@ def ratio_table(context: Context) -> Table:
                 f"{_fmt(r.baseline_value)} {r.unit}",
                 f"{r.ratio:.3g}",
                 r.goal_text,
-                "yes" if r.met else "**NO**",
+                "information" if r.information else "yes" if r.met else "**NO**",
                 f"±{r.noise * 50:.0f}%",
                 r.note,
             ]
@@ -84,8 +84,9 @@ def print_report(context: Context, header: list[str]) -> None:
         print(text(table))
     for note in context.notes:
         print("note:", note)
-    met = sum(r.met for r in context.ratios) + sum(c.met for c in context.checks)
-    total = len(context.ratios) + len(context.checks)
+    goals = [r for r in context.ratios if not r.information]
+    met = sum(r.met for r in goals) + sum(c.met for c in context.checks)
+    total = len(goals) + len(context.checks)
     print(f"\n{met} of {total} goals met")
 
 

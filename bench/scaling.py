@@ -145,7 +145,7 @@ def depths(context: Context) -> None:
             size = len(ours.request("POST", path, body, JSON)[2])
             an = interleave(
                 {
-                    # cold: the service keeps rendered analytic answers, a repeat is a lookup
+                    # cold: every request distinct, as in the propagation scenario
                     "service": cold_analytic(ours, path, "input", depth),
                     "bare": bare.timed("GET", f"/bytes/{size}"),
                 },

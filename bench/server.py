@@ -141,7 +141,9 @@ def serving(*servers: Server) -> Iterator[tuple[Server, ...]]:
     try:
         for server in servers:
             server.start(
-                ready_path="/health/live" if server.app.startswith("service") else "/hello"
+                ready_path="/health/live"
+                if server.app.startswith(("service", "bench.variants"))
+                else "/hello"
             )
         yield servers
     finally:

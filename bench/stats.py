@@ -70,6 +70,7 @@ class Ratio:
     noise: float = 0.0
     note: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    information: bool = False  # an old baseline kept beside a goal row: no goal of its own
 
     @property
     def ratio(self) -> float:
@@ -81,6 +82,8 @@ class Ratio:
 
     @property
     def goal_text(self) -> str:
+        if self.information:
+            return f"none (was {'>=' if self.higher_is_better else '<='} {self.goal:g})"
         return f"{'>=' if self.higher_is_better else '<='} {self.goal:g}"
 
 

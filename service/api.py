@@ -107,14 +107,6 @@ class Blueprint(flask_smorest.Blueprint):
         ):
             raise NotModified(etag)
 
-    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[F], F]:
-        """flask-smorest's `arguments`, with a schema class instantiated once here: webargs
-        would build a new schema (deep-copying its fields) on every request."""
-        if isinstance(schema, type):
-            schema = schema()
-        decorator: Callable[[F], F] = super().arguments(schema, *args, **kwargs)
-        return decorator
-
     def problems(self, *statuses: int) -> Callable[[F], F]:
         """Document the problem+json responses a view can give, by status."""
 

@@ -5,10 +5,7 @@ implementation."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, Request, request
-from flask.sessions import SessionInterface, SessionMixin
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.api import configure_api
@@ -44,25 +41,11 @@ from service.quizzes.services import seed_bank
 from service.ratelimit import install_rate_limits
 from service.security import install_security_headers
 from service.simulations.routes import blp as simulations_blp
-from service.simulations.services import answer_cache
 from service.simulations.training import trainer
 from service.webpage import blp as web_blp
 from service.xapi.forwarding import XAPI_STATEMENTS, StatementForwarder
 from service.xapi.routes import blp as xapi_blp
 from service.xapi.subscribers import StatementRecorder
-
-
-class NoCookieSession(SessionInterface):
-    """Flask's signed-cookie session is not used (the LTI flow keeps its state in the shared
-    store), so no request parses a session cookie or builds a signer for it: about 40 µs of CPU
-    a request (GET /health/live in process: 202-225 µs against 250-311 µs with Flask's
-    default). Writing to `flask.session` fails loudly (it is a null session)."""
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        return None
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Any) -> None:
-        return None
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -71,7 +54,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
 
     app = Flask(__name__, static_folder=None)
-    app.session_interface = NoCookieSession()
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -97,7 +79,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     quiz_read_model = QuizReadModel.from_settings(settings)
     quiz_read_model.attach(database.sessionmaker, database.read_sessionmaker)
     app.extensions["quiz_read_model"] = quiz_read_model
-    app.extensions["simulation_answers"] = answer_cache(enabled=settings.caches_enabled)
     app.extensions["trainer"] = trainer(settings)
     app.extensions["migration_heads"] = migration_heads()
     app.extensions["seeders"] = [seed_bank]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -64,26 +63,13 @@ def install_metrics(
     def start_timer() -> None:
         g.metrics_started = time.perf_counter()
 
-    # labels() validates and locks on every call: keep each labelled child once found.
-    counted: dict[tuple[str, str, int], Any] = {}
-    timed: dict[tuple[str, str], Any] = {}
-
     def record(response: Response) -> Response:
         rule = request.url_rule
         endpoint = rule.endpoint if rule else "unmatched"
-        method, status = request.method, response.status_code
-        counter = counted.get((method, endpoint, status))
-        if counter is None:
-            counter = counted[method, endpoint, status] = requests.labels(
-                method, endpoint, str(status)
-            )
-        counter.inc()
+        requests.labels(request.method, endpoint, str(response.status_code)).inc()
         started = g.get("metrics_started")
         if started is not None:
-            histogram = timed.get((method, endpoint))
-            if histogram is None:
-                histogram = timed[method, endpoint] = latency.labels(method, endpoint)
-            histogram.observe(time.perf_counter() - started)
+            latency.labels(request.method, endpoint).observe(time.perf_counter() - started)
         if (
             endpoint == SUBMISSION_ENDPOINT
             and response.status_code == 200

@@ -14,7 +14,6 @@ tests/simulations/test_rendering.py checks this against that reference.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -70,22 +69,6 @@ def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))
 
 
-_ROW_NUMBERS_KEPT: Final = 1 << 15
-
-
-@functools.cache
-def _kept_row_numbers() -> list[bytes]:
-    """The texts of 1..32768 (~1.3 MB), made on the first analytic answer, not at import."""
-    return _entries(np.arange(1, _ROW_NUMBERS_KEPT + 1, dtype=np.int64))
-
-
-def _row_number_entries(length: int) -> list[bytes]:
-    """The texts of 1..length (up to 32768 layers, a prefix of a list made once)."""
-    if length <= _ROW_NUMBERS_KEPT:
-        return _kept_row_numbers()[:length]
-    return _entries(np.arange(1, length + 1, dtype=np.int64))
-
-
 def json_rows(
     columns: Sequence[tuple[str, Column]], length: int, *, before: bytes = b"", after: bytes = b""
 ) -> bytes:
@@ -109,7 +92,7 @@ def json_rows(
             if length == 1:
                 text += b"1"
                 continue
-            entries = _row_number_entries(length)
+            entries = _entries(np.arange(1, length + 1, dtype=np.int64))
         else:
             array = np.ascontiguousarray(column)
             if array.shape != (length,) or array.dtype.kind not in "iuf":

@@ -31,11 +31,6 @@ def _limits() -> services.SimulationLimits:
     return services.SimulationLimits(config.max_simulation_cost, config.max_analytic_depth)
 
 
-def _answers() -> services.AnswerCache:
-    answers: services.AnswerCache = current_app.extensions["simulation_answers"]
-    return answers
-
-
 # The GET form's answer depends on the query alone; after a deploy (numerics may change) a
 # client revalidates within five minutes, and a revalidation costs a request, not a download.
 PROPAGATION_CACHE_CONTROL = "public, max-age=300, must-revalidate"
@@ -59,7 +54,7 @@ class Propagation(MethodView):
         MAX_SIMULATION_COST (width² · depth · batch) are refused with 422."""
         # Rendered directly: dumping 10^4-10^5 layers through the schema costs more than the
         # simulation (the schema documents the shape; tests check conformance).
-        answer = services.propagate(body, _limits(), _answers())
+        answer = services.propagate(body, _limits())
         return Response(answer.body, mimetype="application/json")
 
     @blp.etag
@@ -71,7 +66,7 @@ class Propagation(MethodView):
 
         Carries a strong ETag (made from a digest of the answer); send it back in If-None-Match
         to get 304 while the answer is unchanged."""
-        answer = services.propagate(args, _limits(), _answers())
+        answer = services.propagate(args, _limits())
         after_this_request(_revalidate)
         blp.set_etag(answer.etag)
         return Response(answer.body, mimetype="application/json")

@@ -1,6 +1,6 @@
 """Simulations: build the network spec from a request, run it within the service's limits,
-and render the answer: analytic answers column-wise (rendering.analytic_body) and kept in the
-app's answer cache, Monte Carlo answers by flattening the numerics' dataclasses."""
+and render the answer: analytic answers column-wise (rendering.analytic_body), Monte Carlo
+answers by flattening the numerics' dataclasses."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-import orjson
-
-from service.caching import Cache
 from service.jsonio import dumps_bytes
 from service.numerics.errors import CostLimitExceeded
 from service.numerics.initializers import init_scheme_table
@@ -58,38 +55,6 @@ class Answer:
         if self._etag is None:
             self._etag = hashlib.sha256(self.body).hexdigest()[:32]
         return self._etag
-
-
-AnswerCache = Cache[bytes, Answer]
-# Memory an entry holds beyond its body: key, Answer, ETag, the LRU's links (roughly).
-_ENTRY_OVERHEAD = 256
-
-
-def answer_cache(*, enabled: bool = True) -> AnswerCache:
-    """An app's rendered analytic answers: 32 MiB, about eleven 10,000-layer answers (2.8 MB
-    each); answers above 8 MiB (over ~30,000 layers) are rendered every time."""
-    return Cache(
-        32 << 20,
-        sizeof=lambda answer: len(answer.body) + _ENTRY_OVERHEAD,
-        max_entry_size=8 << 20,
-        enabled=enabled,
-    )
-
-
-_KEY_FIELDS: Final = (*SPEC_FIELDS, "backward")
-
-
-def _analytic_key(request: Mapping[str, Any]) -> bytes | None:
-    """A digest of the canonical validated parameters the analytic answer is a function of,
-    written as JSON: typed (1 and 1.0, 0.0 and -0.0 stay apart), absent and null alike (both
-    mean the default). A digest, so that a key stays small beside a long `widths`. None when
-    they cannot be written (an integer beyond 64 bits, refused by the spec anyway).
-    """
-    try:
-        text = orjson.dumps([request.get(name) for name in _KEY_FIELDS])
-    except orjson.JSONEncodeError:
-        return None
-    return hashlib.sha256(text).digest()
 
 
 def _layer(layer: LayerStats, edges: tuple[float, ...] | None) -> dict[str, Any]:
@@ -140,27 +105,16 @@ def _check_analytic_depth(depth: int, limits: SimulationLimits) -> None:
         )
 
 
-def propagate(request: Mapping[str, Any], limits: SimulationLimits, answers: AnswerCache) -> Answer:
+def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> Answer:
     """Run an analytic or Monte Carlo propagation; refuses work above the configured limits.
 
-    `request` is validated by the route's schema. An analytic answer is a pure function of it,
-    so it is rendered once and kept in the app's `answers` (the depth limit is checked every
-    time: it is configuration, not part of the answer).
-    """
+    `request` is validated by the route's schema."""
     if request.get("mode", "analytic") == "analytic":
-        key = _analytic_key(request)
-        cached = None if key is None else answers.get(key)
-        if cached is not None:
-            _check_analytic_depth(request["depth"], limits)
-            return cached
         spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
         _check_analytic_depth(spec.depth, limits)
-        answer = Answer(
+        return Answer(
             analytic_body(analytic_columns(spec, backward=request.get("backward", False)))
         )
-        if key is not None:
-            answers.put(key, answer)
-        return answer
     spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
     batch_size = request.get("batch_size", 256)
     cost = monte_carlo_cost(spec, batch_size)
