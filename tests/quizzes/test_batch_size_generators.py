@@ -107,3 +107,20 @@ def test_graded_through_the_domain(generator: object, tolerance: Tolerance) -> N
         wrong = -expected if generator is BATCH_NORM_PAIR else expected * 1.5
         assert not grade(quiz, seed, {"g": f"{wrong:.4f}"}).results[0].correct
         assert math.isfinite(expected)
+
+
+def test_pair_misconceptions_are_the_unbiased_normalization_and_the_other_value() -> None:
+    params = {"x": [3, -1], "index": 0}
+    x = torch.tensor([3.0, -1.0], dtype=torch.float64)
+    unbiased = ((x - x.mean()) / x.std(unbiased=True))[0].item()  # the 1/(n-1) mistake
+    wrong = BATCH_NORM_PAIR.misconception_answers(params)
+    assert wrong["unbiased-variance"] == pytest.approx(unbiased, abs=1e-5)
+    assert wrong["other-example"] == pytest.approx(-1.0, abs=1e-5)
+
+
+def test_noise_misconceptions_at_a_hand_worked_draw() -> None:
+    params = {"batch_size": 8, "z": 2.0}  # answer (1 + 2)/8 = 0.375
+    wrong = BATCH_NORM_NOISE_VARIANCE.misconception_answers(params)
+    assert wrong == pytest.approx(
+        {"mean-noise-only": 1 / 8, "z-squared-not-halved": 5 / 8, "standard-deviation": 0.375**0.5}
+    )

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,12 @@ class BatchNormNoiseVariance:
         "across random batches?"
     )
 
+    misconception_ids: tuple[str, ...] = (
+        "mean-noise-only",
+        "z-squared-not-halved",
+        "standard-deviation",
+    )
+
     def remembering(self, memo: AnswerMemo) -> BatchNormNoiseVariance:
         """Itself: the answer is one line of arithmetic."""
         return self
@@ -65,6 +72,15 @@ class BatchNormNoiseVariance:
 
     def answer(self, params: Mapping[str, Any]) -> float:
         return first_order_variance(int(params["batch_size"]), float(params["z"]))
+
+    def misconception_answers(self, params: Mapping[str, Any]) -> dict[str, float]:
+        """1/m (the batch variance's noise left out), (1 + z²)/m, and the first-order sd."""
+        m, z = int(params["batch_size"]), float(params["z"])
+        return {
+            "mean-noise-only": 1.0 / m,
+            "z-squared-not-halved": (1.0 + z * z) / m,
+            "standard-deviation": math.sqrt(self.answer(params)),
+        }
 
     def explain(self, params: Mapping[str, Any]) -> str:
         m, z = int(params["batch_size"]), float(params["z"])
@@ -89,6 +105,8 @@ class BatchNormPair:
         "scale or shift) normalizes a feature over the two. What is the normalized value of a "
         "given example?"
     )
+
+    misconception_ids: tuple[str, ...] = ("unbiased-variance", "other-example")
 
     def remembering(self, memo: AnswerMemo) -> BatchNormPair:
         return self
@@ -121,6 +139,11 @@ class BatchNormPair:
         x0, x1 = params["x"]
         pair = normalized_pair(float(x0), float(x1), eps=PAIR_EPS)
         return pair[int(params["index"])]
+
+    def misconception_answers(self, params: Mapping[str, Any]) -> dict[str, float]:
+        """±1/√2 (dividing by the 1/(n−1) standard deviation) and the other example's value."""
+        answer = self.answer(params)
+        return {"unbiased-variance": answer / math.sqrt(2.0), "other-example": -answer}
 
     def explain(self, params: Mapping[str, Any]) -> str:
         x0, x1 = params["x"]
