@@ -3,6 +3,9 @@
 Every failure leaves the service as `application/problem+json` (RFC 9457) with `type`, `title`,
 `status`, `detail` and `instance`, plus `request_id`; validation problems add `errors`, a map from
 each offending field to its messages. Handlers return responses and never abort.
+
+Longer than the house's ~400 lines on purpose: the plan gives errors one owner, and the
+problem types, their handlers and the body-limit refusals read best side by side.
 """
 
 from __future__ import annotations
