@@ -195,6 +195,7 @@ def test_pair_signs_and_edge_cases() -> None:
     assert normalized_pair(3.0, 1.0, 0.0) == (1.0, -1.0)
     assert normalized_pair(-2.0, 5.0, 0.0) == (-1.0, 1.0)
     assert normalized_pair(1.0, 1.0, 1e-5) == (0.0, 0.0)
+    assert normalized_pair(0.0, 5e-324, 0.0) == (-1.0, 1.0)  # half the gap underflows to 0
     first, _ = normalized_pair(1.0, 0.0, 1e-5)
     assert first == pytest.approx(1 / math.sqrt(1 + 4e-5), rel=1e-15)
     with pytest.raises(NonFiniteResult) as caught:

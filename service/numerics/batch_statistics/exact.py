@@ -167,12 +167,16 @@ def normalized_pair(x1: float, x2: float, eps: float = 1e-5) -> tuple[float, flo
     x1 = check_number(x1, "x1", low=-math.inf, high=math.inf)
     x2 = check_number(x2, "x2", low=-math.inf, high=math.inf)
     eps = check_number(eps, "eps", low=0.0, high=MAX_EPS)
-    half = 0.5 * (x1 - x2)  # x1 - mean; x2 - mean = -half
-    if not math.isfinite(half):
+    difference = x1 - x2  # exact for subnormals, where half of it may round to 0
+    if not math.isfinite(difference):
         raise NonFiniteResult("x1 - x2 overflows a double", "x1")
-    if half == 0.0 and eps == 0.0:
-        raise NonFiniteResult(
-            "the two values are equal and eps = 0: normalizing divides 0 by 0", "eps"
-        )
+    if eps == 0.0:
+        if difference == 0.0:
+            raise NonFiniteResult(
+                "the two values are equal and eps = 0: normalizing divides 0 by 0", "eps"
+            )
+        sign = math.copysign(1.0, difference)
+        return sign, -sign
+    half = 0.5 * difference  # x1 - mean; x2 - mean = -half
     scale = math.hypot(half, math.sqrt(eps))  # sqrt(half² + eps) without overflow
     return half / scale + 0.0, -half / scale + 0.0  # + 0.0: no -0.0 for equal inputs
