@@ -138,3 +138,15 @@ def create_app() -> Flask:
         return jsonify({"output": bare_layer_norm(x).tolist()})
 
     return app
+
+
+def service_with_default_blas_threads() -> object:
+    """The service with its training runs left on OpenBLAS's default thread count (the
+    baseline of the lecture hall's BLAS row: what service/simulations/blas.py changes)."""
+    import contextlib
+
+    from service import create_app as create_service
+    from service.simulations import training_runs
+
+    training_runs.one_blas_thread = contextlib.nullcontext  # type: ignore[assignment]
+    return create_service()

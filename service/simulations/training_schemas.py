@@ -109,9 +109,12 @@ class LayerColumnsSchema(ma.Schema):
     mean = _column("mean of z, the nonlinearity's input, on the probe batch")
     variance = _column("its (biased) variance")
     unit_percentiles = _column(
-        "15/50/85th percentiles of the tracked unit", ma.fields.List(ma.fields.Float())
+        "15/50/85th percentiles of the tracked unit",
+        ma.fields.List(ma.fields.Float(allow_none=True)),
     )
-    layer_percentiles = _column("the same over the whole layer", ma.fields.List(ma.fields.Float()))
+    layer_percentiles = _column(
+        "the same over the whole layer", ma.fields.List(ma.fields.Float(allow_none=True))
+    )
     saturated_fraction = _column("share of |z| in the saturated zone (sigmoid, tanh)")
     histogram = _column("counts per bin (histogram_edges)", ma.fields.List(ma.fields.Integer()))
     below_range = _column("values below the first edge", ma.fields.Integer())

@@ -13,12 +13,14 @@ spec (and of the numerics' source: a deploy that changes them changes every key)
       <prefix>watchers:<key>   who follows the run from another process (sorted set, score =
                                the time its interest expires): the owner stops when no one is
                                left anywhere
-  Redis's own maxmemory policy bounds the total.
+  Redis's own maxmemory policy bounds the total. When Redis cannot be reached, a process
+  computes its runs alone (GuardedResults) rather than failing them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +35,8 @@ RESULT_TTL: Final = 24 * 3600
 MAX_ENTRY_BYTES: Final = 32 << 20
 LOCAL_BYTES: Final = 128 << 20
 PREFIX: Final = "activation-lab:training:"
+
+log = logging.getLogger(__name__)
 
 
 def _numerics_fingerprint() -> bytes:
@@ -198,8 +202,75 @@ class RedisResults:
         return bool(self._redis.zcount(self._name("watchers", key), time.time(), "+inf"))
 
 
-def redis_results(url: str, **options: Any) -> RedisResults:
+class GuardedResults:
+    """A shared backend that never fails a run: when it cannot be reached, this process
+    computes alone (every claim granted, nothing shared or stored), as without REDIS_URL, and
+    says so in the log once per outage."""
+
+    _NEUTRAL: Final[dict[str, Any]] = {
+        "result": None,
+        "claim": True,
+        "leased": False,
+        "progress": [],
+        "watched": False,
+    }
+
+    def __init__(self, inner: ResultBackend) -> None:
+        self._inner = inner
+        self._failing = False
+
+    def _call(self, name: str, *args: Any) -> Any:
+        try:
+            value = getattr(self._inner, name)(*args)
+        except Exception as exc:
+            if not self._failing:
+                log.warning("training result store unreachable (%s): runs are not shared", exc)
+            self._failing = True
+            return self._NEUTRAL.get(name)
+        if self._failing:
+            log.warning("training result store reachable again")
+        self._failing = False
+        return value
+
+    def result(self, key: str) -> tuple[Event, ...] | None:
+        found: tuple[Event, ...] | None = self._call("result", key)
+        return found
+
+    def save(self, key: str, events: Sequence[Event]) -> None:
+        self._call("save", key, events)
+
+    def claim(self, key: str, owner: str) -> bool:
+        return bool(self._call("claim", key, owner))
+
+    def renew(self, key: str, owner: str) -> None:
+        self._call("renew", key, owner)
+
+    def release(self, key: str, owner: str) -> None:
+        self._call("release", key, owner)
+
+    def leased(self, key: str) -> bool:
+        return bool(self._call("leased", key))
+
+    def publish(self, key: str, event: Event) -> None:
+        self._call("publish", key, event)
+
+    def progress(self, key: str, start: int) -> list[Event]:
+        events: list[Event] = self._call("progress", key, start)
+        return events
+
+    def watch(self, key: str, watcher: str) -> None:
+        self._call("watch", key, watcher)
+
+    def unwatch(self, key: str, watcher: str) -> None:
+        self._call("unwatch", key, watcher)
+
+    def watched(self, key: str) -> bool:
+        return bool(self._call("watched", key))
+
+
+def redis_results(url: str, **options: Any) -> GuardedResults:
+    """The Redis backend, guarded (GuardedResults)."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-    return RedisResults(client, **options)
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    return GuardedResults(RedisResults(client, **options))

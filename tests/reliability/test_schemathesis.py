@@ -147,6 +147,7 @@ def fuzz_app(
                 log_level="CRITICAL",
                 # production mode (the default) refuses LTI URLs without it (503)
                 public_base_url="https://lab.example.org",
+                max_training_cost=1e8,  # fuzzed training runs stay within ~0.1 s each
             )
         )
         database = application.extensions["database"]

@@ -1,17 +1,24 @@
 """The training stream through gunicorn (gthread, the project's gunicorn.conf.py): events arrive
-as they are computed, identical requests give identical bytes, and a client that goes away
-stops the run (the worker logs the cancellation; the run never finishes)."""
+as they are computed, identical requests give identical bytes, a client that goes away stops
+the run (the worker logs the cancellation; the run never finishes), and with Redis identical
+requests spread over two worker processes cost one run."""
 
 from __future__ import annotations
 
 import http.client
+import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from service.numerics.training import build_training_spec
+from service.simulations.training_events import spec_echo
+from service.simulations.training_store import PREFIX, RunKeys
 from tests.reliability.servers import GunicornServer, fresh_database, running_server
 from tests.simulations.test_training_routes import SPEC, URL, parse_sse
 
@@ -94,3 +101,51 @@ def test_a_client_that_disconnects_stops_the_run(server: GunicornServer) -> None
     key = started[-1].split("training run ")[1].split()[0]
     assert f"training run {key} cancelled" in log
     assert f"training run {key} finished" not in log
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_client() -> Any:
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    return client
+
+
+@pytest.mark.slow  # a second gunicorn (2 workers) and twelve streams: ~25 s
+def test_with_redis_two_workers_share_one_run(tmp_path: Path, redis_client: Any) -> None:
+    spec = {**LONG, "steps": 300, "seed": random.SystemRandom().randrange(2**32)}  # never stored
+    key = RunKeys().key(spec_echo(build_training_spec(**spec)))
+    bodies: list[bytes] = []
+    with (
+        fresh_database("sqlite", tmp_path) as url,
+        running_server(
+            url, tmp_path, workers=2, threads=4, LOG_LEVEL="INFO", REDIS_URL=REDIS_URL
+        ) as server,
+    ):
+
+        def learner() -> None:
+            response = _open_stream(server, spec)
+            assert response.status == 200
+            bodies.append(response.read())
+
+        threads = [threading.Thread(target=learner) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT_SECONDS)
+        log = server.log()
+    try:
+        events = [parse_sse(body) for body in bodies]
+        assert len(events) == 12
+        assert all(e == events[0] for e in events)
+        assert events[0][-1][0] == "summary"
+        assert log.count(f"training run {key[:12]} started") == 1
+    finally:
+        for name in redis_client.scan_iter(f"{PREFIX}*:{key}"):
+            redis_client.delete(name)

@@ -239,3 +239,26 @@ def test_a_missing_body_is_a_problem_not_a_500(client: FlaskClient) -> None:
     response = client.post(URL, data=b"{", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert client.post(URL, json={}).status_code == 422
+
+
+def test_a_run_failing_midway_ends_the_stream_with_an_error_event(
+    uncached: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.simulations import training
+
+    def failing(spec: object) -> Iterator[tuple[str, bytes]]:
+        yield "start", b"{}"
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(training, "training_events", failing)
+    client = uncached.test_client()
+    events = parse_sse(client.post(URL, json=SPEC, headers=SSE).data)
+    assert [name for name, _ in events] == ["start", "error"]
+    problem = events[1][1]
+    assert problem["status"] == 500
+    assert problem["type"].endswith(":training-failed")
+    assert problem["detail"]
+    response = client.post(URL, json=SPEC)
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert response.json["type"].endswith(":training-failed")

@@ -7,6 +7,7 @@ interleaving is set up by the test, not by timing."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -192,3 +193,18 @@ def test_the_owner_goes_on_while_another_process_follows(
     follower.join(WAIT)
     assert results == [run.expected()]
     assert (first.cancelled, first.computed, run.started) == (0, 1, 1)
+
+
+def test_an_unreachable_store_leaves_each_process_computing_alone() -> None:
+    redis = pytest.importorskip("redis")
+    from service.simulations.training_store import redis_results
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = redis_results(f"redis://127.0.0.1:{port}/0")
+    assert isinstance(backend._inner._redis, redis.Redis)  # type: ignore[attr-defined]
+    runs, run = TrainingRuns(backend, error_event=error_event), Gated()
+    run.gate.set()
+    assert list(runs.events(KEY, run, 5.0)) == run.expected()
+    assert (runs.computed, run.started) == (1, 1)
