@@ -104,9 +104,9 @@ class Settings:
     max_training_memory: int = 512 * 1024 * 1024  # MAX_TRAINING_MEMORY, bytes a run may hold
     max_batch_statistics_cost: float = 1e8
     # MAX_BATCH_STATISTICS_COST, values drawn and normalized by one batch-statistics request
-    max_sweep_cost: float = 1e10
-    # MAX_SWEEP_COST, multiply-adds of all the training runs of one sweep or modes grid (1e10:
-    # 10-40 s on one core, small batches the slowest per multiply-add)
+    max_sweep_cost: float = 4e10
+    # MAX_SWEEP_COST, multiply-adds (and 1e6 a step for the interpreter) of all the training runs
+    # of one sweep or modes grid: 4e10 is about 10 s of one idle core
     max_page_size: int = 100  # MAX_PAGE_SIZE
     open_registration: bool = True  # OPEN_REGISTRATION
     token_ttl_seconds: int = 30 * 24 * 3600  # TOKEN_TTL_SECONDS, learner bearer tokens

@@ -257,9 +257,67 @@ function initSweep() {
   });
 }
 
+function initModes() {
+  const form = $('modes-form');
+  const errorRegion = $('modes-error');
+  const status = $('modes-status');
+  const table = $('modes-table');
+  const controls = { batch_sizes: $('modes-batch-sizes'), momenta: $('modes-momentum') };
+  scrollableByKeyboard(table.parentElement, 'Training mode versus evaluation mode (table)');
+
+  const render = (data) => {
+    const body = tableHead(table, 'Test accuracy of the same trained network', [
+      'Batch size', 'Evaluation mode', 'Batch statistics', 'Exact statistics', 'Layer 1 mismatch',
+    ]);
+    for (const c of data.cells) {
+      const row = document.createElement('tr');
+      row.dataset.batchSize = String(c.batch_size);
+      row.append(cell('th', String(c.batch_size), { scope: 'row' }));
+      const accuracy = Object.fromEntries(c.modes.map((m) => [m.mode, m.test_accuracy]));
+      for (const mode of ['running', 'batch', 'population']) {
+        row.append(cell('td', c.diverged_at_step === null ? formatPercent(accuracy[mode]) : 'diverged', {
+          'data-mode': mode, 'data-value': String(accuracy[mode] ?? null),
+        }));
+      }
+      const mismatch = c.layers[0]?.normalized_difference;
+      row.append(cell('td', mismatch === undefined ? '—' : formatNumber(mismatch, 3), { 'data-value': String(mismatch ?? null) }));
+      body.append(row);
+    }
+    $('modes-explanation').hidden = false;
+  };
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearProblem(errorRegion);
+    clearFieldErrors(form);
+    let sizes;
+    try {
+      sizes = parseSizes(controls.batch_sizes.value);
+    } catch (err) {
+      setFieldError(controls.batch_sizes, err.message);
+      showProblem(errorRegion, new ApiError({ title: 'Cannot read the batch sizes', detail: err.message }));
+      return;
+    }
+    const body = { batch_sizes: sizes, momenta: [Number(controls.momenta.value)], scale_learning_rate: true };
+    const button = $('modes-run');
+    button.disabled = true;
+    status.textContent = `Training ${sizes.length} networks…`;
+    try {
+      render(await request('/v1/simulations/batch-norm-modes', { method: 'POST', body }));
+      status.textContent = 'Each network was trained once and scored three ways.';
+    } catch (err) {
+      status.textContent = '';
+      showFailure(err, errorRegion, controls);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 export function initBatchSize() {
   const measure = initNoise();
   initSweep();
+  initModes();
   // Measure once, when the tab is first opened (the page's other tabs should not wait for it).
   const tab = $('tab-batch-size');
   const first = () => {

@@ -172,3 +172,38 @@ def batch_size_states(page: Any) -> Iterator[str]:
     page.wait_for_selector("#noise-batch-sizes:not([aria-invalid])")
     run_sweep(page)
     yield "batch-size-sweep"
+
+    run_modes(page)
+    yield "batch-size-modes"
+
+
+def run_modes(page: Any) -> None:
+    page.fill("#modes-batch-sizes", "2, 32")
+    page.click("#modes-run")
+    page.wait_for_selector("#modes-table tbody tr", timeout=60_000)
+
+
+def test_modes_table_equals_the_api(page: Any, live_server: LiveServer) -> None:
+    open_tab(page)
+    run_modes(page)
+    status, expected = live_server.api(
+        "POST",
+        "/v1/simulations/batch-norm-modes",
+        {"batch_sizes": [2, 32], "momenta": [0.1], "scale_learning_rate": True},
+    )
+    assert status == 200
+    rows = page.eval_on_selector_all(
+        "#modes-table tbody tr",
+        """rows => rows.map(r => [Number(r.dataset.batchSize),
+            [...r.querySelectorAll('td')].map(td => Number(td.dataset.value))])""",
+    )
+    wanted = [
+        [
+            c["batch_size"],
+            [*(m["test_accuracy"] for m in c["modes"]), c["layers"][0]["normalized_difference"]],
+        ]
+        for c in expected["cells"]
+    ]
+    assert rows == wanted
+    # At batch size 2 evaluation mode and batch statistics disagree more than at 32.
+    assert rows[0][1][3] > rows[1][1][3]

@@ -2,8 +2,11 @@
 final accuracy over batch sizes × normalizations (the group normalization paper's experiment).
 
 Cost: the sum of the trainer's cost (training.training_cost, multiply-adds) over the runs, plus
-for the modes grid the evaluation forwards, 3·(train_rows + test_rows)·S (S = Σ fan_in·fan_out);
-CostLimitExceeded naming `limit_name` above max_cost, before anything runs.
+STEP_OVERHEAD per step and variant (the interpreter's share of a step, which dominates at small
+batches: a 2 × 64 network trains a batch of 2 in about 0.3-0.7 ms, the time of ~1e6 multiply-adds,
+against 1.2e5 counted), plus for the modes grid the evaluation forwards, 3·(train_rows +
+test_rows)·S (S = Σ fan_in·fan_out); CostLimitExceeded naming `limit_name` above max_cost,
+before anything runs.
 
 Sweep: for each batch size and repeat r, one trainer run with seed + r trains every
 normalization from the same data, initial weights and batch order; a cell's own request (one
@@ -35,6 +38,7 @@ from service.numerics.training.records import VariantSummary
 
 MAX_MOMENTA: Final = 8
 MODES_STREAM: Final = 7  # SeedSequence([seed, 7]): the batches of the batch-mode evaluation
+STEP_OVERHEAD: Final = 1_000_000  # multiply-add equivalents per step and variant (see above)
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,20 @@ class SweepCell:
     test_accuracy_std: float | None  # sample std over repeats (None for one run)
 
 
+def grid_cost(specs: Sequence[TrainingSpec], extra: int = 0) -> int:
+    """Σ (trainer's multiply-adds + STEP_OVERHEAD · steps · variants) + extra."""
+    return extra + sum(
+        training_cost(spec).multiply_adds + STEP_OVERHEAD * spec.steps * len(spec.variants)
+        for spec in specs
+    )
+
+
 def _check_cost(specs: Sequence[TrainingSpec], extra: int, max_cost: float, limit: str) -> int:
-    cost = sum(training_cost(spec).multiply_adds for spec in specs) + extra
+    cost = grid_cost(specs, extra)
     if cost > max_cost:
         raise CostLimitExceeded(
-            f"these {len(specs)} training runs cost {cost:,} multiply-adds together, above the "
+            f"these {len(specs)} training runs cost {cost:,} multiply-adds together (with "
+            f"{STEP_OVERHEAD:,} a step for the interpreter's work), above the "
             f"limit of {max_cost:,.0f} ({limit}); use fewer batch sizes, normalizations, "
             "momenta or repeats, fewer epochs, or smaller hidden widths",
             field="epochs",

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.numerics.batch_size import (
     batch_norm_modes,
@@ -112,11 +114,13 @@ def test_three_modes_equal_pytorch(batch_size: int, momentum: float) -> None:
         np.testing.assert_allclose(mine.var, norm.running_var.numpy(), rtol=1e-10)
 
 
-@pytest.mark.parametrize(("rows", "size"), [(9, 4), (10, 4), (11, 4), (7, 2), (2, 2), (5, 8)])
-def test_batches_cover_every_row_once(rows: int, size: int) -> None:
-    batches = batch_rows(rows, size, np.random.default_rng(0))
+@given(rows=st.integers(2, 300), size=st.integers(2, 64), seed=st.integers(0, 2**32))
+def test_batches_cover_every_row_once(rows: int, size: int, seed: int) -> None:
+    """Every row in exactly one batch; no batch of one (batch norm needs two values)."""
+    batches = batch_rows(rows, size, np.random.default_rng(seed))
     assert sorted(np.concatenate(batches).tolist()) == list(range(rows))
-    assert all(2 <= len(b) <= size + 1 for b in batches) or rows < 2
+    assert all(2 <= len(b) <= size + 1 for b in batches)
+    assert all(len(b) == size for b in batches[:-1])
 
 
 def _accuracy_range(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from service.numerics.batch_size import (
     build_cell,
     build_grid_options,
 )
+from service.numerics.batch_size.grids import STEP_OVERHEAD
 from service.numerics.errors import CostLimitExceeded, NumericsError
 from service.numerics.training import run_training, training_cost
 
@@ -51,14 +52,15 @@ def test_every_cell_reruns_alone_from_its_request() -> None:
     train_rows = 150
     assert cells[0].steps == 2 * (train_rows // 2)
     assert cells[3].steps == 2 * (train_rows // 16)
-    combined = sum(
-        training_cost(
-            build_cell({**cell.runs[0].request, "compare": ["group", "none"]})
-        ).multiply_adds
+    combined = [
+        build_cell({**cell.runs[0].request, "compare": ["group", "none"]})
         for cell in cells
         if cell.normalization == "batch"
+    ]
+    # Two repeats of the same runs: the trainer's multiply-adds and a charge per step.
+    assert cost == 2 * sum(
+        training_cost(spec).multiply_adds + STEP_OVERHEAD * spec.steps * 3 for spec in combined
     )
-    assert cost == 2 * combined  # two repeats of the same cost
 
 
 def test_same_seed_same_sweep_and_no_scaling_keeps_the_rate() -> None:
