@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.learners import repository
 from service.quizzes import analytics, domain
-from service.quizzes.services import current_quiz
+from service.quizzes.services import CurrentQuiz, current_quiz
 
 AttemptScope = Literal["first", "all"]
 ATTEMPT_SCOPES: tuple[AttemptScope, ...] = ("first", "all")
@@ -44,14 +44,25 @@ def quiz_analytics(
     """Moodle's item analysis of the submitted attempts on quiz `slug` (its own transaction).
 
     attempts: "first" (default, as Moodle: each learner's first submitted attempt) or "all".
-    learner_ids: when given, only these learners' attempts count (an instructor's view of one
-    course's learners); None counts every learner. NotFound when there is no such quiz.
+    learner_ids: when given, only these learners' attempts
+    count (an instructor's view of one course's learners); None counts every learner.
+    NotFound when there is no such quiz.
     """
+    with session.begin():
+        return analyse_quiz(session, slug, current_quiz(session, slug), attempts, learner_ids)
+
+
+def analyse_quiz(
+    session: Session,
+    slug: str,
+    current: CurrentQuiz,
+    attempts: AttemptScope = "first",
+    learner_ids: Collection[uuid.UUID] | None = None,
+) -> ItemAnalysis:
+    """`quiz_analytics` inside the caller's transaction, for quiz `slug` already read."""
     if attempts not in ATTEMPT_SCOPES:
         raise ValueError(f"attempts must be one of {ATTEMPT_SCOPES}")
-    with session.begin():
-        current = current_quiz(session, slug)
-        rows = repository.graded_attempts(session, current.quiz_id, learner_ids)
+    rows = repository.graded_attempts(session, current.quiz_id, learner_ids)
     records = [
         (row["learner_id"], row["attempt_number"], _record(row, current.quiz)) for row in rows
     ]
