@@ -5,7 +5,8 @@
   attempt, launch context or score is written.
 - `class_view`: the roster synced from NRPS (nrps.py; a failed sync shows the stored roster
   and says why), each member joined with their results on the link's quiz, who has not
-  started, and the item analysis of this course's learners' first submitted attempts.
+  started, and the item analysis (learners.item_analysis) of this course's learners' first
+  submitted attempts.
 - `resend_grade`: a member's gradebook score queued again through the outbox.
 
 This course's learners are the LMS users on its roster or who launched from it; their
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from service.db import run_in_transaction, utcnow
 from service.errors import Conflict, NotFound, Unprocessable
-from service.learners import repository
+from service.learners import item_analysis, repository
 from service.learners.models import SUBMITTED, Attempt, Learner
 from service.learners.progress import gradebook_score
 from service.lti import instructor_token
@@ -44,7 +45,6 @@ from service.lti.services import (
 from service.lti.storage import LaunchStore
 from service.lti.tool import ValidatedLaunch
 from service.outbox.queue import DeliveryContext, DeliveryError
-from service.quizzes import analytics
 from service.quizzes.models import QuizRecord
 from service.quizzes.services import current_quiz
 
@@ -147,7 +147,7 @@ class ClassView:
     roster_error: str | None
     members: list[ClassMember]
     not_started: list[ClassMember]
-    analytics: analytics.QuizAnalytics
+    analytics: item_analysis.ItemAnalysis
 
 
 @dataclass
@@ -188,23 +188,13 @@ def _course_attempts(
                 Attempt.learner_id,
                 Attempt.status,
                 Attempt.score,
-                Attempt.started_at,
                 Attempt.submitted_at,
-                Attempt.result,
             )
             .join(Learner, Learner.id == Attempt.learner_id)
             .where(Attempt.quiz_id == quiz_id, Attempt.learner_id.in_(learners))
             .order_by(Attempt.started_at, Attempt.id)
         ).all()
     )
-
-
-def _record(result: dict[str, Any]) -> analytics.AttemptRecord:
-    responses = {
-        str(r["question_id"]): analytics.Response(float(r["points"]), float(r["max_points"]))
-        for r in result.get("results") or []
-    }
-    return analytics.AttemptRecord(responses, float(result["score"]), float(result["max_score"]))
 
 
 def class_view(
@@ -224,13 +214,11 @@ def class_view(
         title, synced_at = course.title, course.synced_at
         quiz_max = _quiz_max(session, quiz.quiz_id)
     tallies: dict[str, _Tally] = {}
-    submitted: list[tuple[uuid.UUID, datetime, analytics.AttemptRecord]] = []
     for row in rows:
         tally = tallies.setdefault(row.subject, _Tally(row.learner_id))
-        if row.status == SUBMITTED and row.result:
+        if row.status == SUBMITTED:
             tally.scores.append(float(row.score or 0.0))
             tally.last_submitted_at = row.submitted_at
-            submitted.append((row.learner_id, row.started_at, _record(row.result)))
     members = [
         _member(user_id, name, roles, status, tallies.get(user_id))
         for user_id, name, roles, status in members_rows
@@ -241,7 +229,7 @@ def class_view(
         for subject, tally in tallies.items()
         if subject not in on_roster
     ]
-    question_ids = [question.id for question in quiz.quiz.questions]
+    course_learners = [tally.learner_id for tally in tallies.values()]
     return ClassView(
         context_id=scope.context_id,
         course_title=title,
@@ -252,7 +240,7 @@ def class_view(
         roster_error=roster_error,
         members=members,
         not_started=[m for m in members if m.role == "learner" and m.state == NOT_STARTED],
-        analytics=analytics.analyze(analytics.first_attempts(submitted), question_ids),
+        analytics=item_analysis.quiz_analytics(session, scope.quiz, learner_ids=course_learners),
     )
 
 

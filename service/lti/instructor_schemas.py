@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from service.learners.schemas import QuizAnalyticsSchema
+
 
 class ClassMemberSchema(ma.Schema):
     user_id = ma.fields.String(metadata={"description": "The LMS user id (NRPS `user_id`)"})
@@ -19,30 +21,6 @@ class ClassMemberSchema(ma.Schema):
     last_submitted_at = ma.fields.DateTime(allow_none=True)
 
 
-class QuestionAnalyticsSchema(ma.Schema):
-    id = ma.fields.String()
-    attempts = ma.fields.Integer()
-    max_score = ma.fields.Float(allow_none=True)
-    facility_index = ma.fields.Float(allow_none=True)
-    sd = ma.fields.Float(allow_none=True)
-    discrimination_index = ma.fields.Float(allow_none=True)
-    discriminative_efficiency = ma.fields.Float(allow_none=True)
-    reasons = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
-
-
-class ClassAnalyticsSchema(ma.Schema):
-    """Item analysis (Moodle's definitions) of this course's learners' first attempts."""
-
-    attempts = ma.fields.Integer()
-    max_score = ma.fields.Float(allow_none=True)
-    mean_score = ma.fields.Float(allow_none=True)
-    median_score = ma.fields.Float(allow_none=True)
-    score_sd = ma.fields.Float(allow_none=True)
-    cronbach_alpha = ma.fields.Float(allow_none=True)
-    questions = ma.fields.List(ma.fields.Nested(QuestionAnalyticsSchema))
-    reasons = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
-
-
 class ClassViewSchema(ma.Schema):
     context_id = ma.fields.String(metadata={"description": "The LMS course (context) id"})
     course_title = ma.fields.String(allow_none=True)
@@ -55,7 +33,10 @@ class ClassViewSchema(ma.Schema):
     )
     members = ma.fields.List(ma.fields.Nested(ClassMemberSchema))
     not_started = ma.fields.List(ma.fields.Nested(ClassMemberSchema))
-    analytics = ma.fields.Nested(ClassAnalyticsSchema)
+    analytics = ma.fields.Nested(
+        QuizAnalyticsSchema,
+        metadata={"description": "Item analysis of this course's learners' first attempts"},
+    )
 
 
 class ResendSchema(ma.Schema):
