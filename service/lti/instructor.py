@@ -5,7 +5,8 @@
   attempt, launch context or score is written.
 - `class_view`: the roster synced from NRPS (nrps.py; a failed sync shows the stored roster
   and says why), each member joined with their results on the link's quiz, who has not
-  started, and the item analysis of this course's learners' first submitted attempts.
+  started, and the item analysis (learners.item_analysis) of this course's learners' first
+  submitted attempts.
 - `resend_grade`: a member's gradebook score queued again through the outbox.
 
 This course's learners are the LMS users on its roster or who launched from it; their
@@ -188,9 +189,7 @@ def _course_attempts(
                 Attempt.learner_id,
                 Attempt.status,
                 Attempt.score,
-                Attempt.started_at,
                 Attempt.submitted_at,
-                Attempt.result,
             )
             .join(Learner, Learner.id == Attempt.learner_id)
             .where(Attempt.quiz_id == quiz_id, Attempt.learner_id.in_(learners))
@@ -219,7 +218,7 @@ def class_view(
     tallies: dict[str, _Tally] = {}
     for row in rows:
         tally = tallies.setdefault(row.subject, _Tally(row.learner_id))
-        if row.status == SUBMITTED and row.result:
+        if row.status == SUBMITTED:
             tally.scores.append(float(row.score or 0.0))
             tally.last_submitted_at = row.submitted_at
     members = [

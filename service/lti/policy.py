@@ -20,6 +20,7 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
+from service.lti.instructor_token import InstructorScope, verify
 from service.lti.tool import LtiLaunchRefused, ValidatedLaunch
 
 ROLES_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/roles"
@@ -77,3 +78,11 @@ def check_may_link(validated: ValidatedLaunch) -> None:
         raise LtiLaunchRefused(
             "Only instructors, designers and administrators can add quizzes to a course."
         )
+
+
+def instructor_scope(authorization: str, secret_key: str) -> InstructorScope:
+    """What the bearer of an `Authorization` header may see as an instructor: the scope of a
+    valid instructor token (instructor_token.py); Unauthorized for anything else, learner
+    tokens and API keys included."""
+    scheme, _, credential = authorization.partition(" ")
+    return verify(credential.strip() if scheme.lower() == "bearer" else "", secret_key=secret_key)

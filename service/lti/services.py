@@ -24,6 +24,7 @@ from service.db import run_in_transaction
 from service.errors import NotFound, Unprocessable
 from service.learners.attempts import open_or_resume
 from service.learners.learners import lms_learner
+from service.lti.dynamic_registration import SCOPES as SERVICE_SCOPES
 from service.lti.models import LtiLaunchContext
 from service.lti.storage import LAUNCH_DATA_TTL_SECONDS, LaunchStore, nonce_key
 from service.lti.tool import LtiLaunchRefused, ToolMessageLaunch, ValidatedLaunch
@@ -35,7 +36,6 @@ TARGET_LINK_CLAIM = CLAIM + "target_link_uri"
 DEPLOYMENT_CLAIM = CLAIM + "deployment_id"
 RESOURCE_LINK_CLAIM = CLAIM + "resource_link"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
-SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 QUIZ_TAG = "activation-lab-quiz"
 LAUNCH_ATTEMPTS = 3
 
@@ -239,11 +239,6 @@ def tool_configuration(base_url: str, tool_name: str) -> dict[str, Any]:
     """The tool's registration document (LTI Dynamic Registration's client metadata) and the
     values an LMS administrator enters by hand."""
     login, launch, jwks = f"{base_url}/lti/login", f"{base_url}/lti/launch", f"{base_url}/lti/jwks"
-    scopes = [
-        SCORE_SCOPE,
-        "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-        "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
-    ]
     return {
         "application_type": "web",
         "response_types": ["id_token"],
@@ -253,7 +248,7 @@ def tool_configuration(base_url: str, tool_name: str) -> dict[str, Any]:
         "redirect_uris": [launch],
         "jwks_uri": jwks,
         "token_endpoint_auth_method": "private_key_jwt",
-        "scope": " ".join(scopes),
+        "scope": " ".join(SERVICE_SCOPES),
         "lti_tool_configuration": {
             "domain": urlsplit(base_url).netloc,
             "target_link_uri": launch,
@@ -278,7 +273,8 @@ def tool_configuration(base_url: str, tool_name: str) -> dict[str, Any]:
             "deep_linking_url": launch,
             "public_keyset_url": jwks,
             "signature_method": "RS256",
-            "services": "Assignment and Grade Services (scores), Deep Linking",
+            "services": "Assignment and Grade Services (scores, line items), Names and Role "
+            "Provisioning Services (the instructor's roster), Deep Linking",
             "privacy": "send the user's name (the learner's display name)",
             "custom_parameters": "quiz=<slug> on links made by hand (deep linking sets it)",
         },

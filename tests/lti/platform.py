@@ -210,6 +210,7 @@ class Lms:
         with_ags: bool = True,
         with_lineitem: bool = True,
         with_nrps: bool = True,
+        context_id: str = "course-1",
         **conf: Any,
     ) -> dict[str, str]:
         """The platform's OIDC authorization step: {"launch_url", "id_token", "state"}."""
@@ -218,7 +219,7 @@ class Lms:
         )
         launch.set_user_data(user_id, roles or LEARNER_ROLES, full_name=name)
         launch.set_resource_link_claim("resource-link-1", title="Quiz link")
-        launch.set_launch_context_claim("course-1", context_title="Deep learning 101")
+        launch.set_launch_context_claim(context_id, context_title="Deep learning 101")
         launch.set_launch_url(target_link_uri)
         launch.set_id_token_expiration(expires_in)
         if custom:

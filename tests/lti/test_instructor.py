@@ -108,6 +108,8 @@ def test_the_class_joins_the_nrps_roster_with_results_and_syncs_differences(
     _seed_class(lms)
     launch_and_submit(tool, lms, user_id="learner-a")
     launch_and_submit(tool, lms, {**ALL_RIGHT, "q-tf": False}, user_id="learner-b")
+    # A learner of another course on the same platform counts nowhere in this one.
+    launch_and_submit(tool, lms, {}, user_id="learner-x", context_id="course-2")
     token = instructor_token(tool, lms)
 
     view = _class(tool, token)
@@ -130,6 +132,7 @@ def test_the_class_joins_the_nrps_roster_with_results_and_syncs_differences(
     assert [m["user_id"] for m in view["not_started"]] == ["learner-c"]
     assert view["analytics"]["attempts"] == 2
     assert view["analytics"]["mean_score"] == pytest.approx(3.5)
+    assert view["analytics"]["quiz"] == QUIZ
     assert view["roster_error"] is None
 
     # Later syncs read only the differences: one joins, one leaves.
@@ -148,7 +151,7 @@ def test_the_class_joins_the_nrps_roster_with_results_and_syncs_differences(
     assert lms.nrps_requests[2] == "GET /memberships?since=6"
     # Viewing the class wrote no attempt, token or score for the instructor.
     counts = row_counts(tool.app)
-    assert (counts["learners"], counts["attempts"], counts["outbox_messages"]) == (2, 2, 2)
+    assert (counts["learners"], counts["attempts"], counts["outbox_messages"]) == (3, 3, 3)
 
 
 def test_the_roster_is_read_across_pages(tool: Tool, lms: Lms) -> None:

@@ -11,8 +11,8 @@ from flask.views import MethodView
 
 from service.api import Blueprint
 from service.db import get_session
-from service.lti import instructor, instructor_schemas
-from service.lti.instructor_token import InstructorScope, verify
+from service.lti import instructor, instructor_schemas, policy
+from service.lti.instructor_token import InstructorScope
 from service.outbox.wiring import delivery_context
 from service.settings_access import settings
 
@@ -26,9 +26,9 @@ SECURITY: list[dict[str, list[str]]] = [{"ltiInstructorToken": []}]
 
 
 def _scope() -> InstructorScope:
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    token = credential.strip() if scheme.lower() == "bearer" else ""
-    return verify(token, secret_key=current_app.config["SECRET_KEY"])
+    return policy.instructor_scope(
+        request.headers.get("Authorization", ""), current_app.config["SECRET_KEY"]
+    )
 
 
 @blp.route("/class")
