@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import flask_smorest
 import marshmallow as ma
 import orjson
-from flask import Flask, Request, request
+from flask import Flask, Request, redirect, request
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_smorest.utils import prepare_response
 from flask_swagger_ui import get_swaggerui_blueprint
@@ -188,4 +188,6 @@ def configure_api(app: Flask) -> Api:
         ),
         url_prefix="/docs",
     )
+    # Werkzeug's own slash redirect would write the request's Host header into Location.
+    app.add_url_rule("/docs", "docs_slash", lambda: redirect("/docs/", code=308))
     return api

@@ -26,6 +26,7 @@ from service.lti.grades import queue_grade
 from service.lti.routes.admin import blp as lti_admin_blp
 from service.lti.routes.browser import blp as lti_browser_blp
 from service.lti.routes.instructor import blp as lti_instructor_blp
+from service.lti.routes.instructor import verified_session_key
 from service.lti.routes.tool import blp as lti_tool_blp
 from service.metrics import install_metrics
 from service.migrate import db_cli, migration_heads
@@ -103,7 +104,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(web_blp)
     app.register_blueprint(lti_browser_blp)
-    app.extensions["limiter"] = install_rate_limits(app, settings, verified_principal_key)
+    app.extensions["limiter"] = install_rate_limits(
+        app, settings, [verified_principal_key, verified_session_key]
+    )
     install_metrics(
         app,
         settings.prometheus_multiproc_dir,

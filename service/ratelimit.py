@@ -5,13 +5,14 @@ Redis each worker process counts alone (fine for one development process, looser
 worker count otherwise). A caller is counted by its verified principal (a learner by learner
 id, whatever token it sends; an integration by API key id), everyone else by client address:
 a credential that does not verify counts against the address it came from, so sending made-up
-`Authorization` headers buys no fresh bucket and a forged key cannot spend a real key's. The
+`Authorization` headers buys no fresh bucket and a forged key cannot spend a real key's. An
+instructor's LTI session (the instructor token of a staff launch) counts by LMS user. The
 address is the one the trusted proxy saw (TRUSTED_PROXY_COUNT, applied by the composition
 root). The defaults let a classroom behind one address register and work at once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import flask
@@ -30,16 +31,22 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, list[str]]] = {
 LIMITED_BLUEPRINT_PREFIXES = ("lti", "outbox")
 
 
-#: the verified caller's key ("learner:<id>", "api-key:<id>"), None when there is none
+#: the verified caller's key ("learner:<id>", "api-key:<id>", ...), None when there is none
 PrincipalKey = Callable[[], str | None]
 
 
-def install_rate_limits(app: Flask, settings: Settings, principal_key: PrincipalKey) -> Limiter:
-    """Limit the endpoints above; `principal_key` authenticates the request (the composition
-    root hands in the auth package's)."""
+def install_rate_limits(
+    app: Flask, settings: Settings, principal_keys: Sequence[PrincipalKey]
+) -> Limiter:
+    """Limit the endpoints above; `principal_keys` each verify one kind of credential (the
+    composition root hands in those of auth and lti); the first that verifies names the caller."""
 
     def caller_key() -> str:
-        return principal_key() or "address:" + get_remote_address()
+        for principal_key in principal_keys:
+            key = principal_key()
+            if key is not None:
+                return key
+        return "address:" + get_remote_address()
 
     limiter = Limiter(
         key_func=caller_key,

@@ -112,3 +112,29 @@ def test_trusted_proxy_count_must_be_a_whole_number(count: str) -> None:
 def test_trusted_proxy_count_is_read_from_the_environment() -> None:
     assert Settings.from_env({}).trusted_proxy_count == 0
     assert Settings.from_env({"TRUSTED_PROXY_COUNT": "1"}).trusted_proxy_count == 1
+
+
+def test_an_instructor_is_counted_by_lti_session_not_by_token_or_address(
+    settings: Settings,
+) -> None:
+    """The instructor token of a staff launch (an LTI session) is a verified principal too:
+    two launches of one LMS user share a bucket, another user has their own, and a forged
+    token counts against the address."""
+    from service.lti.instructor_token import InstructorScope, issue
+
+    app = _limited(settings, rate_limit_lti="2 per minute")
+    client = app.test_client()
+
+    def token(user: str, link: str) -> dict[str, str]:
+        scope = InstructorScope(1, 1, "course-1", "sample-quiz", link, user)
+        value = issue(
+            scope, secret_key="test-secret-key", issuer="http://localhost", ttl_seconds=60
+        )
+        return {"Authorization": f"Bearer {value}"}
+
+    path = "/v1/lti/instructor/class"
+    first, second = token("teacher-1", "link-a"), token("teacher-1", "link-b")
+    assert [client.get(path, headers=h).status_code for h in (first, second, first)][2] == 429
+    assert client.get(path, headers=token("teacher-2", "link-a")).status_code != 429
+    forged = {"Authorization": "Bearer lti-instructor.e30.e30.forged"}
+    assert [client.get(path, headers=forged).status_code for _ in range(3)] == [401, 401, 429]

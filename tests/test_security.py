@@ -48,3 +48,10 @@ def test_the_docs_assets_carry_the_policy_too(client: FlaskClient) -> None:
     response = client.get("/docs/swagger-ui.css")
     assert response.status_code == 200
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_docs_redirect_is_relative_whatever_the_host(client: FlaskClient) -> None:
+    """/docs -> /docs/ without writing the request's Host header into the Location."""
+    response = client.get("/docs", headers={"Host": "attacker.example"})
+    assert response.status_code == 308
+    assert response.headers["Location"] == "/docs/"

@@ -52,11 +52,11 @@ class Actor:
     account_name: str
 
     def to_xapi(self) -> dict[str, Any]:
-        return {
-            "objectType": "Agent",
-            "name": self.name,
-            "account": {"homePage": self.home_page, "name": self.account_name},
-        }
+        agent: dict[str, Any] = {"objectType": "Agent"}
+        if self.name.strip():  # optional; xAPI allows no empty value (an LMS may send "")
+            agent["name"] = self.name
+        agent["account"] = {"homePage": self.home_page, "name": self.account_name}
+        return agent
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,11 @@ def response_text(answer: Any) -> str:
     return str(answer)
 
 
+def _name(text: str) -> dict[str, Any]:
+    """An activity's optional `name` language map; none for an empty text."""
+    return {"name": {"en-US": text}} if text.strip() else {}
+
+
 def _verb(verb_id: str) -> dict[str, Any]:
     return {"id": verb_id, "display": {"en-US": verb_id.rsplit("/", 1)[-1]}}
 
@@ -146,7 +151,7 @@ def build_statements(
     quiz_activity = {
         "objectType": "Activity",
         "id": quiz_iri(base, submission.quiz_slug),
-        "definition": {"type": ASSESSMENT, "name": {"en-US": submission.quiz_title}},
+        "definition": {"type": ASSESSMENT, **_name(submission.quiz_title)},
     }
     context: dict[str, Any] = {
         "registration": str(submission.attempt_id),
@@ -158,7 +163,7 @@ def build_statements(
     for outcome in submission.questions:
         if is_blank(outcome.response):
             continue
-        definition: dict[str, Any] = {"type": INTERACTION, "name": {"en-US": outcome.prompt}}
+        definition: dict[str, Any] = {"type": INTERACTION, **_name(outcome.prompt)}
         if outcome.question_type in INTERACTION_TYPES:
             definition["interactionType"] = INTERACTION_TYPES[outcome.question_type]
         statements.append(

@@ -32,6 +32,8 @@ from schemathesis.specs.openapi.checks import (
 from service import create_app
 from service.auth.services import create_api_key
 from service.config import Settings
+from service.lti.instructor_token import InstructorScope
+from service.lti.instructor_token import issue as issue_instructor_token
 from service.quizzes.services import seed_bank
 from tests.backends import BACKENDS
 from tests.reliability.servers import SECRET_KEY, fresh_database
@@ -67,13 +69,18 @@ ANONYMOUS_EVERY = 5
 
 
 class Credentials:
-    """A fresh learner token and the admin API key; handed out by each operation's security,
-    and what each kind of caller was answered."""
+    """A fresh learner token, the admin API key and an instructor token (of a course the
+    database does not hold: the instructor API answers 404 past authentication); handed out
+    by each operation's security, and what each kind of caller was answered."""
 
     def __init__(self, app: Flask, api_key: str) -> None:
         registered = app.test_client().post("/v1/learners", json={"display_name": "Fuzz"}).json
         self.token = registered["token"]
         self.api_key = api_key
+        scope = InstructorScope(1, 1, "fuzz-course", "fuzz-quiz", None, "fuzz-instructor")
+        self.instructor_token = issue_instructor_token(
+            scope, secret_key=SECRET_KEY, issuer="https://lab.example.org", ttl_seconds=3600
+        )
         self._turns = itertools.count()
         self.answered: Counter[tuple[str, int]] = Counter()  # (caller, status) -> cases
         self.operation: Any = None
@@ -87,7 +94,7 @@ class Credentials:
         }
 
     def headers_for(self, operation: Any) -> tuple[str, dict[str, str]]:
-        """(caller, headers): the caller is "learner", "api-key" or "anonymous"."""
+        """(caller, headers): "learner", "api-key", "instructor" or "anonymous"."""
         schemes = self.schemes(operation)
         turn = next(self._turns)
         swap = turn % ANONYMOUS_EVERY == ANONYMOUS_EVERY - 1
@@ -97,6 +104,8 @@ class Credentials:
             return learner if swap else ("anonymous", {})
         if swap:
             return "anonymous", {}
+        if "ltiInstructorToken" in schemes:
+            return "instructor", {"Authorization": f"Bearer {self.instructor_token}"}
         if {"learnerToken", "apiKey"} <= schemes:
             return learner if turn % 2 else key
         return learner if "learnerToken" in schemes else key

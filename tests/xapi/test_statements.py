@@ -3,9 +3,11 @@ GET /v1/xapi/statements and forwards to an LRS through the outbox."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from ralph.models.xapi.base.statements import BaseXapiStatement
 
 from service import create_app
 from service.config import Settings
@@ -99,6 +102,51 @@ def test_scaled_is_raw_over_max_within_0_and_1(raw: float, extra: float) -> None
     assert 0.0 <= score["scaled"] <= 1.0
     assert score["scaled"] == raw / maximum  # unrounded, as the module promises
     assert score["min"] <= score["raw"] <= score["max"]
+
+
+@hypothesis_settings(max_examples=80, deadline=None)
+@given(
+    name=st.text(max_size=20),
+    title=st.text(max_size=20),
+    prompt=st.text(max_size=20),
+    points=st.fractions(min_value=0, max_value=5),
+    numeric=st.fractions(min_value=-(10**30), max_value=10**30),
+    picked=st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=3),
+)
+def test_any_submission_builds_statements_ralph_accepts(
+    name: str, title: str, prompt: str, points: Fraction, numeric: Fraction, picked: list[str]
+) -> None:
+    """Names, titles and prompts as LMSs and authors write them (empty ones included)."""
+    started = datetime(2026, 1, 2, tzinfo=UTC)
+    questions = [
+        xs.QuestionOutcome("q1", "numeric", prompt, float(points), 5.0, False, numeric),
+        xs.QuestionOutcome("q2", "multiple_choice", prompt, 0.0, 1.0, False, picked),
+        xs.QuestionOutcome("q3", "true_false", prompt, 1.0, 1.0, True, None),
+    ]
+    submission = xs.Submission(
+        uuid.uuid4(), 1, "quiz-a", title, started, started, float(points), 7.0, False, questions
+    )
+    actor = xs.Actor(name, "https://lms.example", "user-1")
+    built = xs.build_statements(submission, actor, base_url="https://lab.example")
+    for statement in built:
+        BaseXapiStatement.model_validate(statement)
+    assert len(built) == (3 if not picked else 4)
+
+
+@given(st.fractions(max_denominator=10**6))
+def test_a_numeric_response_is_a_decimal_literal_of_the_value(value: Fraction) -> None:
+    """xAPI numeric responses are numbers: a JSON-style literal, exact when the decimal is
+    finite, else the value to 17 significant digits."""
+    text = xs.number_text(value)
+    assert re.fullmatch(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:e[+-]?\d+)?", text), text
+    denominator = value.denominator
+    for prime in (2, 5):
+        while denominator % prime == 0:
+            denominator //= prime
+    if denominator == 1:
+        assert Fraction(text) == value
+    else:
+        assert abs(Fraction(text) - value) <= abs(value) * Fraction(1, 10**16)
 
 
 # --------------------------------------------------------------------------------------------

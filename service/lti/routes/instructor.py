@@ -11,6 +11,7 @@ from flask.views import MethodView
 
 from service.api import Blueprint
 from service.db import get_session
+from service.errors import Unauthorized
 from service.lti import instructor, instructor_schemas, policy
 from service.lti.instructor_token import InstructorScope
 from service.outbox.wiring import delivery_context
@@ -23,6 +24,17 @@ blp = Blueprint(
     description="The class of an LTI course, for its instructors (instructor token)",
 )
 SECURITY: list[dict[str, list[str]]] = [{"ltiInstructorToken": []}]
+
+
+def verified_session_key() -> str | None:
+    """Whom to count a request against when it carries a valid instructor token: the LMS user
+    of the LTI session (`lti-instructor:<platform>:<user>`, whichever launch issued it); None
+    without one, or with one that does not verify."""
+    try:
+        scope = _scope()
+    except Unauthorized:
+        return None
+    return f"lti-instructor:{scope.platform_id}:{scope.user_id}"
 
 
 def _scope() -> InstructorScope:
