@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from service import create_app
