@@ -196,9 +196,9 @@ def _first_requests(context: Context, cache: Path, body: bytes, label: str) -> l
         f"normalize-cold-{label}", sqlite_url(context, f"cold-{label}"), NUMBA_CACHE_DIR=str(cache)
     )
     start = time.perf_counter()
-    try:
-        server.start()
-    except RuntimeError as exc:  # slower than the bench's start timeout
+    try:  # an empty cache compiles first (~30 s of CPU; minutes of wall on a loaded machine)
+        server.start(timeout_s=600.0)
+    except RuntimeError as exc:  # slower than that
         return [label, f"not ready: {exc}", "", "", ""]
     ready = time.perf_counter() - start
     client = Http(server.port)

@@ -3,12 +3,13 @@ a goal row by more than that row's noise. Each optimization is measured with and
 the goal row it serves, in one invocation: the service and `bench.variants` servers (the service
 without one optimization each) under the same load, rounds interleaved.
 
-- quiz flow, SQLite WAL and PostgreSQL, 32 clients: without `instances`, `answers` (the quiz goal
+- quiz flow, SQLite WAL and PostgreSQL, 32 clients: without `answers` (the quiz goal
   row's figure is throughput, so its time a request 1 / throughput);
 - analytic 10,000 layers cold, sequential: without `row-splicing`.
 
 bench/notes.md (sixth round) keeps the figures of the optimizations this measured and that were
-removed since (schema instances kept, the cookie-less session, the analytic answer cache).
+removed since (schema instances kept, the cookie-less session, the analytic answer cache, the
+per-seed instances cache).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bench.quizzes import CLIENTS, Target, measure, postgres_database, quiz_flow
 from bench.server import Server, serving
 from bench.stats import interleave, median, pair_ratio
 
-FLOW = ("instances", "answers")
+FLOW = ("answers",)
 ANALYTIC = ("row-splicing",)
 
 

@@ -47,7 +47,7 @@ class Server:
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self, ready_path: str = "/health/live") -> Server:
+    def start(self, ready_path: str = "/health/live", timeout_s: float = START_TIMEOUT_S) -> Server:
         env = {**self.env, "BIND_HOST": HOST, "PORT": str(self.port)}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -61,7 +61,7 @@ class Server:
         )
         log.close()
         _running.append(self)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
@@ -69,7 +69,7 @@ class Server:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer within {START_TIMEOUT_S} s")
+        raise RuntimeError(f"{self.name} did not answer within {timeout_s} s")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time so far of the master and its workers (its process group)."""

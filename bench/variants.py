@@ -3,8 +3,7 @@ readability rule (bench/notes.md): `BENCH_WITHOUT` names what to leave out (comm
 and `create_app()` builds the service as it would be without it. Served by the same
 gunicorn.conf.py beside the unchanged service, so both run interleaved in one invocation.
 
-- `instances`, `answers`: the quiz read model without its per-seed instances cache, or without
-  its generated-answers cache (each replaced by a disabled cache);
+- `answers`: the quiz read model without its generated-answers cache (a disabled cache);
 - `row-splicing`: the analytic answer written as one dict per layer by `jsonio.dumps_bytes`
   (what `rendering.json_rows` produces byte for byte) instead of spliced column texts.
 """
@@ -16,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-KNOWN = ("instances", "answers", "row-splicing")
+KNOWN = ("answers", "row-splicing")
 
 
 def plain_analytic_body(columns: Any) -> bytes:
@@ -80,8 +79,6 @@ def create_app() -> Flask:
 
     app = create_service()
     model = app.extensions["quiz_read_model"]
-    if "instances" in without:
-        model.instances = Cache(1, enabled=False)
     if "answers" in without:
         model.answers = Cache(1, enabled=False)
     return app

@@ -5,8 +5,6 @@ Every quiz cache is a `service.caching.Cache` built here from the app's settings
 
 - `quizzes`: built quizzes by content hash. A version's content never changes, so an entry is
   never stale; a hit skips reading and validating the definition.
-- `instances`: what each seed of a built quiz instantiated, by (content hash, seed): an attempt's
-  start and its submission draw the same numbers, so the second is a lookup.
 - `answers`: what generators compute per drawn parameters, for those whose draws repeat (the
   propagation questions' few hundred combinations, asked by every new attempt).
 - `rendered`: the GET body of a version (and its ETag's data), by (content hash, version).
@@ -36,7 +34,6 @@ from service.quizzes.bank_schema import load_quiz
 SESSION_INFO_KEY = "quiz_read_model"
 
 BUILT_QUIZZES = 256
-INSTANTIATED_SEEDS = 4096
 GENERATED_ANSWERS = 1024
 RENDERED_VERSIONS = 256
 CURRENT_SLUGS = 512
@@ -67,9 +64,6 @@ class QuizReadModel:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.quizzes: Cache[str, domain.Quiz] = Cache(BUILT_QUIZZES, enabled=enabled)
-        self.instances: Cache[tuple[str, int], domain.Instances] = Cache(
-            INSTANTIATED_SEEDS, enabled=enabled
-        )
         self.answers: Cache[Hashable, Any] = Cache(GENERATED_ANSWERS, enabled=enabled)
         self.rendered: Cache[tuple[str, int], RenderedQuiz] = Cache(
             RENDERED_VERSIONS, enabled=enabled
@@ -106,7 +100,7 @@ class QuizReadModel:
             else replace(question, generator=question.generator.remembering(self.answers))
             for question in quiz.questions
         )
-        return replace(quiz, questions=questions, memo=_SeedMemo(self.instances, digest))
+        return replace(quiz, questions=questions)
 
 
 def of_session(session: Session) -> QuizReadModel:
@@ -118,14 +112,3 @@ def of_session(session: Session) -> QuizReadModel:
             "Database factories (create_app attaches the model to them)"
         )
     return model
-
-
-@dataclass(frozen=True)
-class _SeedMemo:
-    """A built quiz's memo (domain.InstanceMemo): its seeds' instances in the app's cache."""
-
-    instances: Cache[tuple[str, int], domain.Instances]
-    digest: str
-
-    def get_or_build(self, key: int, build: Callable[[], domain.Instances]) -> domain.Instances:
-        return self.instances.get_or_build((self.digest, key), build)

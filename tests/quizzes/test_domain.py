@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -417,7 +417,7 @@ def test_pass_fraction_is_exact() -> None:
 
 def test_generated_question_same_seed_same_question_and_answer() -> None:
     quiz = make_quiz(GENERATED)
-    # A second quiz object: equal draws from a fresh start, not from the first one's memo.
+    # A second quiz object: equal draws from a fresh start.
     first, again = instantiate(quiz, 42)[0], instantiate(make_quiz(GENERATED), 42)[0]
     assert first == again
     n = first.params["n"]
@@ -427,32 +427,6 @@ def test_generated_question_same_seed_same_question_and_answer() -> None:
     assert result_of(quiz, {"gen": str(2**n)}, 42)["gen"].correct
     assert result_of(quiz, {"gen": f"2^{n}"}, 42)["gen"].correct
     assert result_of(quiz, {"gen": 2**n}, 42)["gen"].correct_answer == 2**n
-
-
-class DictMemo:
-    """An InstanceMemo over a dict (the app's read model gives a bounded cache)."""
-
-    def __init__(self) -> None:
-        self.kept: dict[int, domain.Instances] = {}
-
-    def get_or_build(self, key: int, build: Callable[[], domain.Instances]) -> domain.Instances:
-        if key not in self.kept:
-            self.kept[key] = build()
-        return self.kept[key]
-
-
-def test_a_quiz_with_a_memo_keeps_its_instantiations() -> None:
-    plain = make_quiz(GENERATED)
-    assert instantiate(plain, 1) == instantiate(plain, 1)
-    assert instantiate(plain, 1) is not instantiate(plain, 1)
-    memo = DictMemo()
-    quiz = replace(plain, memo=memo)
-    first = instantiate(quiz, 1)
-    assert instantiate(quiz, 1) is first
-    assert first == instantiate(plain, 1)
-    instantiate(quiz, 2)
-    assert set(memo.kept) == {1, 2}
-    assert quiz == plain  # the memo is not part of the quiz's value
 
 
 def test_generated_question_differs_between_attempts() -> None:

@@ -152,8 +152,7 @@ def read_models(*apps: Flask) -> list[QuizReadModel]:
 
 def cache_sizes(model: QuizReadModel) -> dict[str, int]:
     return {
-        name: len(getattr(model, name))
-        for name in ("quizzes", "instances", "answers", "rendered", "current")
+        name: len(getattr(model, name)) for name in ("quizzes", "answers", "rendered", "current")
     }
 
 
@@ -191,7 +190,6 @@ def test_two_apps_in_one_process_share_no_cache(settings: Settings, app: Flask) 
             assert of_session(other_session) is theirs
         assert quiz_a == quiz_b
         assert quiz_a is not quiz_b
-        assert quiz_a.memo is not quiz_b.memo
     finally:
         other.extensions["database"].dispose()
 
@@ -229,7 +227,7 @@ def test_caches_enabled_false_keeps_nothing_and_changes_no_answer(
         plain.extensions["database"].dispose()
 
 
-def test_a_built_quiz_keeps_its_seeds_and_generated_answers(app: Flask) -> None:
+def test_a_built_quiz_keeps_its_generated_answers(app: Flask) -> None:
     with app.extensions["database"].sessionmaker() as session:
         seed_bank(session)
         model = of_session(session)
@@ -241,9 +239,7 @@ def test_a_built_quiz_keeps_its_seeds_and_generated_answers(app: Flask) -> None:
                 )
             ).one()
             quiz = quiz_of(session, row[0], row[1])
-    first = domain.instantiate(quiz, 7)
-    assert domain.instantiate(quiz, 7) is first
-    assert len(model.instances) == 1
+    assert domain.instantiate(quiz, 7) == domain.instantiate(quiz, 7)
     generated = [q.generator for q in quiz.questions if q.generator is not None]
     assert generated
     assert all(generator.memo is model.answers for generator in generated)  # type: ignore[attr-defined]
@@ -251,5 +247,4 @@ def test_a_built_quiz_keeps_its_seeds_and_generated_answers(app: Flask) -> None:
     # one for the network the ReLU question's `relu-half-forgotten` misconception imagines.
     assert len(model.answers) == len(generated) + 1
     plain = load_quiz(dump_quiz(quiz))
-    assert plain == quiz  # memos and remembering generators are not part of the quiz's value
-    assert plain.memo is None
+    assert plain == quiz  # remembering generators are not part of the quiz's value

@@ -1,6 +1,6 @@
 """Instantiation: a quiz as one attempt (seed) sees it, and the answer-free views of it.
 
-A pure function of (quiz, seed), so a quiz built with a memo keeps what each seed gave.
+A pure function of (quiz, seed): an attempt's start and its submission draw the same numbers.
 """
 
 from __future__ import annotations
@@ -102,14 +102,9 @@ def _distinct_draw(
 
 
 def instantiate(quiz: Quiz, seed: int) -> Instances:
-    """Every question of `quiz` as attempt `seed` sees it (quiz order; choices maybe shuffled),
-    kept in the quiz's memo when it has one."""
-
-    def build() -> Instances:
-        shuffle = quiz.settings.shuffle_choices
-        return tuple(instantiate_question(question, seed, shuffle) for question in quiz.questions)
-
-    return build() if quiz.memo is None else quiz.memo.get_or_build(seed, build)
+    """Every question of `quiz` as attempt `seed` sees it (quiz order; choices maybe shuffled)."""
+    shuffle = quiz.settings.shuffle_choices
+    return tuple(instantiate_question(question, seed, shuffle) for question in quiz.questions)
 
 
 def json_number(value: Fraction | int | float) -> int | float:

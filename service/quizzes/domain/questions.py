@@ -284,13 +284,6 @@ class InstantiatedQuestion:
 Instances = tuple[InstantiatedQuestion, ...]
 
 
-class InstanceMemo(Protocol):
-    """Where a built quiz keeps what each seed instantiated (a start and its submission draw
-    the same numbers, so the second is a lookup). The quiz read model gives one per app."""
-
-    def get_or_build(self, key: int, build: Callable[[], Instances]) -> Instances: ...
-
-
 @dataclass(frozen=True)
 class Quiz:
     slug: str
@@ -299,8 +292,6 @@ class Quiz:
     description: str
     settings: QuizSettings
     questions: tuple[Question, ...]
-    # Not part of the quiz's value; None: every call instantiates anew.
-    memo: InstanceMemo | None = field(default=None, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "questions", tuple(self.questions))
