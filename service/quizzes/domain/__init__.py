@@ -24,7 +24,6 @@ from service.quizzes.domain.grading import (
     grade_instances,
 )
 from service.quizzes.domain.instances import (
-    CollidingDraws,
     instantiate,
     instantiate_question,
     json_number,
@@ -71,7 +70,6 @@ __all__ = [
     "TRUE_FALSE",
     "AnswerMemo",
     "Choice",
-    "CollidingDraws",
     "GradeResult",
     "InstanceMemo",
     "Instances",
