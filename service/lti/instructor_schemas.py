@@ -19,7 +19,7 @@ class ClassMemberSchema(ma.Schema):
     last_submitted_at = ma.fields.DateTime(allow_none=True)
 
 
-class QuestionAnalyticsSchema(ma.Schema):
+class ClassQuestionAnalyticsSchema(ma.Schema):
     id = ma.fields.String()
     attempts = ma.fields.Integer()
     max_score = ma.fields.Float(allow_none=True)
@@ -39,7 +39,7 @@ class ClassAnalyticsSchema(ma.Schema):
     median_score = ma.fields.Float(allow_none=True)
     score_sd = ma.fields.Float(allow_none=True)
     cronbach_alpha = ma.fields.Float(allow_none=True)
-    questions = ma.fields.List(ma.fields.Nested(QuestionAnalyticsSchema))
+    questions = ma.fields.List(ma.fields.Nested(ClassQuestionAnalyticsSchema))
     reasons = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
