@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from service.db import run_in_transaction, utcnow
 from service.errors import Conflict, NotFound, Unprocessable
 from service.learners import repository
+from service.learners.item_analysis import quiz_analytics
 from service.learners.models import SUBMITTED, Attempt, Learner
 from service.learners.progress import gradebook_score
 from service.lti import instructor_token
@@ -199,14 +200,6 @@ def _course_attempts(
     )
 
 
-def _record(result: dict[str, Any]) -> analytics.AttemptRecord:
-    responses = {
-        str(r["question_id"]): analytics.Response(float(r["points"]), float(r["max_points"]))
-        for r in result.get("results") or []
-    }
-    return analytics.AttemptRecord(responses, float(result["score"]), float(result["max_score"]))
-
-
 def class_view(
     session: Session, delivery: DeliveryContext, secret_key: str, scope: InstructorScope
 ) -> ClassView:
@@ -224,13 +217,15 @@ def class_view(
         title, synced_at = course.title, course.synced_at
         quiz_max = _quiz_max(session, quiz.quiz_id)
     tallies: dict[str, _Tally] = {}
-    submitted: list[tuple[uuid.UUID, datetime, analytics.AttemptRecord]] = []
     for row in rows:
         tally = tallies.setdefault(row.subject, _Tally(row.learner_id))
         if row.status == SUBMITTED and row.result:
             tally.scores.append(float(row.score or 0.0))
             tally.last_submitted_at = row.submitted_at
-            submitted.append((row.learner_id, row.started_at, _record(row.result)))
+    # Item analysis of this course's learners' first attempts (choices and misconceptions too).
+    class_analysis = quiz_analytics(
+        session, scope.quiz, learner_ids={tally.learner_id for tally in tallies.values()}
+    )
     members = [
         _member(user_id, name, roles, status, tallies.get(user_id))
         for user_id, name, roles, status in members_rows
@@ -241,7 +236,6 @@ def class_view(
         for subject, tally in tallies.items()
         if subject not in on_roster
     ]
-    question_ids = [question.id for question in quiz.quiz.questions]
     return ClassView(
         context_id=scope.context_id,
         course_title=title,
@@ -252,7 +246,7 @@ def class_view(
         roster_error=roster_error,
         members=members,
         not_started=[m for m in members if m.role == "learner" and m.state == NOT_STARTED],
-        analytics=analytics.analyze(analytics.first_attempts(submitted), question_ids),
+        analytics=class_analysis.figures,
     )
 
 

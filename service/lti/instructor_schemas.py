@@ -27,6 +27,16 @@ class ClassQuestionAnalyticsSchema(ma.Schema):
     sd = ma.fields.Float(allow_none=True)
     discrimination_index = ma.fields.Float(allow_none=True)
     discriminative_efficiency = ma.fields.Float(allow_none=True)
+    choices = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        metadata={"description": "How often each choice id was picked"},
+    )
+    misconceptions = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        metadata={"description": "How often each misconception id was matched"},
+    )
     reasons = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
