@@ -75,10 +75,16 @@ def analyse_quiz(
     return ItemAnalysis(slug, current.version, attempts, analytics.analyze(chosen, specs))
 
 
+_TRUE_FALSE_CHOICES = ("true", "false")
+
+
 def _spec(question: domain.Question) -> analytics.QuestionSpec:
+    choice_ids = tuple(choice.id for choice in question.choices)
+    if question.type == domain.TRUE_FALSE:
+        choice_ids = _TRUE_FALSE_CHOICES
     return analytics.QuestionSpec(
         question.id,
-        choice_ids=tuple(choice.id for choice in question.choices),
+        choice_ids=choice_ids,
         misconception_ids=tuple(m.id for m in question.misconceptions),
         random_guess_score=analytics.random_guess_score(question.type, len(question.choices)),
     )
@@ -88,7 +94,7 @@ def _record(row: RowMapping, quiz: domain.Quiz) -> analytics.AttemptRecord:
     """An attempt's stored result and answers as the analysis reads them."""
     answers: Mapping[str, Any] = row["answers"] or {}
     result: Mapping[str, Any] = row["result"] or {}
-    with_choices = {q.id for q in quiz.questions if q.type in domain.CHOICE_TYPES}
+    with_choices = {q.id for q in quiz.questions if q.type != domain.NUMERIC}
     responses = {}
     for graded in result.get("results", ()):
         question_id = graded["question_id"]
@@ -103,8 +109,13 @@ def _record(row: RowMapping, quiz: domain.Quiz) -> analytics.AttemptRecord:
 
 
 def _picked(answer: object) -> tuple[str, ...] | None:
-    """The choice ids a choice question's answer picked (None when left blank)."""
+    """The choice ids a choice or true/false question's answer picked ("true"/"false" for
+    the latter); None when left blank."""
+    if isinstance(answer, bool):
+        return (_TRUE_FALSE_CHOICES[0] if answer else _TRUE_FALSE_CHOICES[1],)
     if isinstance(answer, str):
+        if answer.strip().lower() in _TRUE_FALSE_CHOICES:
+            return (answer.strip().lower(),)
         return (answer,)
     if isinstance(answer, list) and all(isinstance(item, str) for item in answer):
         return tuple(answer)

@@ -182,7 +182,10 @@ class QuestionAnalyticsSchema(ma.Schema):
         keys=ma.fields.String(),
         values=ma.fields.Integer(),
         required=True,
-        metadata={"description": "How often each choice id was picked"},
+        metadata={
+            "description": "How often each choice id was picked (true/false questions: "
+            "'true' and 'false')"
+        },
     )
     misconceptions = ma.fields.Dict(
         keys=ma.fields.String(),

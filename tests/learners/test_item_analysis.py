@@ -250,3 +250,30 @@ def test_who_may_read_analytics(app: Flask, client: FlaskClient) -> None:
     bad = client.get(f"{url}?attempts=some", headers=key)
     assert bad.status_code == 422
     assert bad.content_type == "application/problem+json"
+
+
+def test_true_false_answers_are_counted_as_choices(app: Flask, client: FlaskClient) -> None:
+    definition = {
+        **DEFINITION,
+        "questions": [
+            *DEFINITION["questions"],
+            {
+                "id": "t",
+                "type": "true_false",
+                "prompt": "True?",
+                "answer": True,
+                "explanation": ".",
+            },
+        ],
+    }
+    with app.extensions["database"].sessionmaker() as session:
+        seed_quizzes(session, [load_quiz(definition)])
+    for answer in (True, "false", True):
+        _, auth = register(client)
+        _submit(client, auth, {"t": answer})
+    body = client.get(f"/v1/quizzes/{SLUG}/analytics", headers=api_key(app, "author")).json
+    by_id = {q["id"]: q for q in body["questions"]}
+    assert by_id["t"]["choices"] == {"true": 2, "false": 1}
+    assert by_id["t"]["facility_index"] == pytest.approx(200 / 3)
+    assert by_id["t"]["random_guess_score"] == 50
+    assert by_id["n"]["choices"] == {}  # blank numeric answers pick nothing

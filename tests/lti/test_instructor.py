@@ -133,6 +133,9 @@ def test_the_class_joins_the_nrps_roster_with_results_and_syncs_differences(
     assert view["analytics"]["attempts"] == 2
     assert view["analytics"]["mean_score"] == pytest.approx(3.5)
     assert view["analytics"]["quiz"] == QUIZ
+    by_id = {q["id"]: q for q in view["analytics"]["questions"]}
+    assert by_id["q-tf"]["facility_index"] == 50  # learner-b answered false
+    assert by_id["q-single"]["choices"] == {"batch": 2, "layer": 0}
     assert view["roster_error"] is None
 
     # Later syncs read only the differences: one joins, one leaves.

@@ -356,6 +356,8 @@ def test_no_served_draw_collides(question: Question) -> None:
     first_draws = set()
     for seed in range(SWEEP_SEEDS):
         instance = instantiate_question(question, seed)
+        # Every misconception served: no draw fell back to dropping one.
+        assert [m.id for m in instance.misconceptions] == [m.id for m in question.misconceptions]
         assert instance.answer is not None
         assert not isinstance(instance.answer, bool)
         values = [float(instance.answer)] + [
@@ -393,6 +395,33 @@ def test_redraws_are_deterministic_and_collisions_happen_without_them() -> None:
     assert colliding
     for seed in colliding[:5]:
         assert instantiate_question(question, seed) == instantiate_question(question, seed)
+
+
+def test_options_that_always_collide_serve_the_misconceptions_that_stay_apart() -> None:
+    """0/1 arrays leave few distinct numbers: where all redraws collide, the last draw is served
+    with the misconceptions that do not collide, in bank order (never a wrong diagnosis)."""
+    question = load_quiz(
+        _definition(
+            generator={"name": "batch-norm-element", "options": {"low": 0, "high": 1}},
+            tolerance={"kind": "absolute", "value": 0.01},
+            misconceptions=[
+                {"id": i, "feedback": "f"}
+                for i in ("unbiased-variance", "divided-by-variance", "wrong-axis")
+            ],
+        )
+    ).questions[0]
+    assert question.tolerance is not None
+    fell_back = 0
+    for seed in range(60):
+        instance = instantiate_question(question, seed)
+        served = [m.id for m in instance.misconceptions]
+        assert served == [m.id for m in question.misconceptions if m.id in served]
+        assert isinstance(instance.answer, Fraction)
+        values = [(m.id, m.value) for m in instance.misconceptions]
+        half_width = question.tolerance.half_width
+        assert domain.misconceptions.collision(instance.answer, values, half_width) is None
+        fell_back += len(served) < 3
+    assert fell_back >= 1
 
 
 def test_a_question_without_misconceptions_keeps_its_first_draw() -> None:

@@ -24,7 +24,6 @@ from service.quizzes.domain.grading import (
     grade_instances,
 )
 from service.quizzes.domain.instances import (
-    CollidingDraws,
     instantiate,
     instantiate_question,
     json_number,
@@ -70,7 +69,6 @@ __all__ = [
     "TRUE_FALSE",
     "AnswerMemo",
     "Choice",
-    "CollidingDraws",
     "GradeResult",
     "Instances",
     "InstantiatedQuestion",

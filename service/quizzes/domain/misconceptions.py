@@ -46,18 +46,22 @@ def collision(
     """The first collision among the correct `answer` and the `(id, value)` misconceptions, as
     a sentence naming them; None when every two are told apart (see the module docstring).
     A value of None (undefined for these numbers) is a collision."""
-    named: list[tuple[str, Fraction]] = [("the correct answer", answer)]
+    # (name, value, half-width): each width computed once (sig_figs widths cost a logarithm).
+    named: list[tuple[str, Fraction, Fraction]] = [
+        ("the correct answer", answer, half_width(answer))
+    ]
     for identifier, value in wrong:
         if value is None:
             return f"misconception {identifier!r} is undefined for these numbers"
-        for other, known in named:
-            if abs(value - known) <= half_width(value) + half_width(known):
+        width = half_width(value)
+        for other, known, known_width in named:
+            if abs(value - known) <= width + known_width:
                 return (
                     f"misconception {identifier!r} ({float(value):.6g}) coincides with "
                     f"{other if other.startswith('the ') else repr(other)} "
                     f"({float(known):.6g}) within the tolerance"
                 )
-        named.append((identifier, value))
+        named.append((identifier, value, width))
     return None
 
 
