@@ -94,7 +94,9 @@ class Settings:
     secret_key: str = field(default_factory=lambda: _local_secret_key(), repr=False)
     # SECRET_KEY (default: a random key kept in ./var/secret_key, shared by local workers)
     max_content_length: int = 16 * 1024 * 1024  # MAX_CONTENT_LENGTH, bytes
-    max_array_elements: int = 4_194_304  # MAX_ARRAY_ELEMENTS, per submitted array
+    max_array_elements: int = 4_000_000  # MAX_ARRAY_ELEMENTS, per submitted array
+    # (a float32 .npy of this many, 16,000,128 bytes, fits in the default MAX_CONTENT_LENGTH)
+    max_compare_elements: int = 1_048_576  # MAX_COMPARE_ELEMENTS, input of /v1/normalize/compare
     max_array_depth: int = 8  # MAX_ARRAY_DEPTH, nesting of submitted lists
     max_simulation_memory: int = 512 * 2**20  # MAX_SIMULATION_MEMORY, bytes of a simulation
     max_simulation_work: float = 2e10  # MAX_SIMULATION_WORK, multiply-add equivalents
@@ -168,6 +170,7 @@ class Settings:
             "PORT": "port",
             "MAX_CONTENT_LENGTH": "max_content_length",
             "MAX_ARRAY_ELEMENTS": "max_array_elements",
+            "MAX_COMPARE_ELEMENTS": "max_compare_elements",
             "MAX_ARRAY_DEPTH": "max_array_depth",
             "MAX_ANALYTIC_DEPTH": "max_analytic_depth",
             "MAX_TRAINING_MEMORY": "max_training_memory",

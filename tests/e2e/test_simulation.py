@@ -224,14 +224,15 @@ def test_errors_are_shown_next_to_the_settings(page: Any, screenshots: Path) -> 
     page.select_option("#mode", "monte_carlo")
     page.fill("#width", "4096")
     page.fill("#batch-size", "4096")
-    # 4096² · 10 layers · 4096 multiply-adds, plus 200 per activation and per drawn weight
+    # 4096² · 10 layers · 4096 multiply-adds, plus 200 per activation and per drawn weight and
+    # 2.5e6 a layer
     # (the width alone already goes over, with 256).
-    page.locator("#batch-size-error").filter(has_text="754,303,631,360").wait_for()
+    page.locator("#batch-size-error").filter(has_text="754,328,631,360").wait_for()
     alert = page.inner_text("#sim-error")
     assert alert.startswith("Please check the values (422)")
     assert "Batch size (Monte Carlo): this Monte Carlo run costs" in alert
     assert (
-        "costs about 754,303,631,360 operations, above the limit of 20,000,000,000 "
+        "costs about 754,328,631,360 operations, above the limit of 20,000,000,000 "
         "(MAX_SIMULATION_WORK)" in alert
     )
     assert page.get_attribute("#batch-size", "aria-invalid") == "true"

@@ -25,6 +25,8 @@ from service.numerics.monte_carlo import (
     DRAW_WORK,
     ELEMENTWISE_WORK,
     FORWARD_ARRAYS,
+    LAYER_BYTES,
+    LAYER_WORK,
     MAX_MONTE_CARLO_DEPTH,
     _Histogram,
     _normalize,
@@ -457,15 +459,18 @@ def test_backward_memory_counts_what_it_keeps() -> None:
 def test_cost_formula() -> None:
     cost = monte_carlo_cost(build_network_spec(2, widths=[3, 5, 7], weight_variance=1.0), 4)
     madds, units, weights = 4 * (15 + 35), 4 * (5 + 7), 15 + 35
-    assert cost.work == madds + ELEMENTWISE_WORK * units + DRAW_WORK * weights
-    assert cost.memory_bytes == 8 * (35 + FORWARD_ARRAYS * 4 * 7)
+    per_pass = madds + ELEMENTWISE_WORK * units + 2 * LAYER_WORK
+    assert cost.work == per_pass + DRAW_WORK * weights
+    assert cost.memory_bytes == 8 * (35 + FORWARD_ARRAYS * 4 * 7) + 2 * LAYER_BYTES
     backward = monte_carlo_cost(
         build_network_spec(2, widths=[3, 5, 7], weight_variance=1.0, normalization="layer"),
         4,
         backward=True,
     )
-    assert backward.work == 2 * (madds + ELEMENTWISE_WORK * units) + DRAW_WORK * weights
-    assert backward.memory_bytes == 8 * (35 + FORWARD_ARRAYS * 28 + weights + 2 * units)
+    assert backward.work == 2 * per_pass + DRAW_WORK * weights
+    assert backward.memory_bytes == (
+        8 * (35 + FORWARD_ARRAYS * 28 + weights + 2 * units) + 2 * LAYER_BYTES
+    )
 
 
 def test_the_deadline_is_checked_between_layers() -> None:

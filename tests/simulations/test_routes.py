@@ -127,8 +127,9 @@ def test_over_expensive_monte_carlo_is_422_naming_the_limit(settings: Settings) 
     assert response.status_code == 422
     assert response.json["type"] == "urn:activation-lab:problem:limit-exceeded"
     assert response.json["limit"] == {"name": "MAX_SIMULATION_WORK", "value": 1e6}
-    # 100 · 100² · 10 multiply-adds, 200 · 100 · 100 · 10 elementwise, 200 · 100² · 10 draws
-    assert response.json["cost"] == 10**7 + 2 * 10**7 + 2 * 10**7
+    # 100 · 100² · 10 multiply-adds, 200 · 100 · 100 · 10 elementwise, 200 · 100² · 10 draws,
+    # 2.5e6 a layer
+    assert response.json["cost"] == 10**7 + 2 * 10**7 + 2 * 10**7 + 25 * 10**6
     assert "MAX_SIMULATION_WORK" in response.json["detail"]
     assert response.json["errors"].keys() == {"batch_size"}
     assert ProblemSchema().validate(response.json) == {}  # every member is documented
