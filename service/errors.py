@@ -126,6 +126,12 @@ class LimitExceeded(Unprocessable):
     slug = "limit-exceeded"
 
 
+class IdempotencyKeyReused(Unprocessable):
+    """An Idempotency-Key sent again with another body: neither a replay nor a new request."""
+
+    slug = "idempotency-key-reused"
+
+
 class TooManyRequests(ServiceError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     slug = "rate-limited"

@@ -377,3 +377,29 @@ def test_reproduction_is_a_4xx_problem_and_writes_nothing(
     if case.limit is not None:
         assert problem["limit"]["name"] == case.limit
     assert snapshot(app) == before
+
+
+def test_an_idempotency_key_reused_with_another_body_is_422_and_writes_nothing(
+    app: Flask, world: World
+) -> None:
+    """Was: the old result replayed, as if the other answers had been graded."""
+    client = app.test_client()
+    slug = world.known["slug"]
+    attempt = client.post(f"/v1/quizzes/{slug}/attempts", headers=world.learner).json
+    if "id" not in attempt:  # the world's learner already holds the open attempt
+        attempt = {"id": world.known["attempt_id"]}
+    url = f"/v1/attempts/{attempt['id']}/submission"
+    headers = {**world.learner, "Idempotency-Key": "retry-1"}
+    first = client.post(url, json={"answers": {}}, headers=headers)
+    assert first.status_code == 200, first.json
+    before = snapshot(app)
+    replay = client.post(url, json={"answers": {}}, headers=headers)
+    assert replay.status_code == 200
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    reused = client.post(url, json={"answers": {"q1": "1"}}, headers=headers)
+    assert reused.status_code == 422
+    assert reused.mimetype == PROBLEM
+    assert reused.json["type"] == TYPE + "idempotency-key-reused"
+    assert "a retry must repeat its request exactly" in reused.json["detail"]
+    assert reused.json["errors"] == {"Idempotency-Key": ["was used with other answers"]}
+    assert snapshot(app) == before
