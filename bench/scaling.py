@@ -28,7 +28,7 @@ MC_WIDTH = 128  # width and batch of the depth sweep: 1000 layers of 512 would t
 BIG_LIMITS = {
     "MAX_ARRAY_ELEMENTS": str(1 << 24),
     "MAX_CONTENT_LENGTH": str(256 << 20),
-    "MAX_SIMULATION_COST": "1e12",
+    "MAX_SIMULATION_WORK": "1e12",
 }
 
 

@@ -94,9 +94,15 @@ class Settings:
     secret_key: str = field(default_factory=lambda: _local_secret_key(), repr=False)
     # SECRET_KEY (default: a random key kept in ./var/secret_key, shared by local workers)
     max_content_length: int = 16 * 1024 * 1024  # MAX_CONTENT_LENGTH, bytes
-    max_array_elements: int = 4_194_304  # MAX_ARRAY_ELEMENTS, per submitted array
+    max_array_elements: int = 4_000_000  # MAX_ARRAY_ELEMENTS, per submitted array
+    # (a float32 .npy of this many, 16,000,128 bytes, fits in the default MAX_CONTENT_LENGTH)
+    max_compare_elements: int = 1_048_576  # MAX_COMPARE_ELEMENTS, input of /v1/normalize/compare
     max_array_depth: int = 8  # MAX_ARRAY_DEPTH, nesting of submitted lists
-    max_simulation_cost: float = 2e10  # MAX_SIMULATION_COST, width² · depth · batch
+    max_simulation_memory: int = 512 * 2**20  # MAX_SIMULATION_MEMORY, bytes of a simulation
+    max_simulation_work: float = 2e10  # MAX_SIMULATION_WORK, multiply-add equivalents
+    # (MAX_SIMULATION_COST, the former width² · depth · batch limit, is read as this when
+    # MAX_SIMULATION_WORK is unset)
+    simulation_deadline_seconds: float = 20.0  # SIMULATION_DEADLINE_SECONDS, 0: none
     max_analytic_depth: int = 100_000  # MAX_ANALYTIC_DEPTH
     max_training_cost: float = 5e10
     # MAX_TRAINING_COST, multiply-adds of a training run (numerics/training/cost.py; ~1e10 a
@@ -164,9 +170,11 @@ class Settings:
             "PORT": "port",
             "MAX_CONTENT_LENGTH": "max_content_length",
             "MAX_ARRAY_ELEMENTS": "max_array_elements",
+            "MAX_COMPARE_ELEMENTS": "max_compare_elements",
             "MAX_ARRAY_DEPTH": "max_array_depth",
             "MAX_ANALYTIC_DEPTH": "max_analytic_depth",
             "MAX_TRAINING_MEMORY": "max_training_memory",
+            "MAX_SIMULATION_MEMORY": "max_simulation_memory",
             "MAX_PAGE_SIZE": "max_page_size",
             "TOKEN_TTL_SECONDS": "token_ttl_seconds",
             "LTI_TOKEN_TTL_SECONDS": "lti_token_ttl_seconds",
@@ -193,14 +201,17 @@ class Settings:
             values["quiz_cache_seconds"] = _parse_number(
                 "QUIZ_CACHE_SECONDS", env["QUIZ_CACHE_SECONDS"], float
             )
-        for name in (
-            "MAX_SIMULATION_COST",
-            "MAX_TRAINING_COST",
-            "MAX_BATCH_STATISTICS_COST",
-            "MAX_SWEEP_COST",
-        ):
+        floats = {
+            "MAX_SIMULATION_COST": "max_simulation_work",  # the former name, overridden below
+            "MAX_SIMULATION_WORK": "max_simulation_work",
+            "SIMULATION_DEADLINE_SECONDS": "simulation_deadline_seconds",
+            "MAX_TRAINING_COST": "max_training_cost",
+            "MAX_BATCH_STATISTICS_COST": "max_batch_statistics_cost",
+            "MAX_SWEEP_COST": "max_sweep_cost",
+        }
+        for name, attr in floats.items():
             if env.get(name):
-                values[name.lower()] = _parse_number(name, env[name], float)
+                values[attr] = _parse_number(name, env[name], float)
         for name, attr in booleans.items():
             if name in env:
                 values[attr] = _parse_bool(name, env[name])

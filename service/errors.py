@@ -23,7 +23,12 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from service.numerics.errors import CostLimitExceeded, NonFiniteResult, NumericsError
+from service.numerics.errors import (
+    CostLimitExceeded,
+    DeadlineExceeded,
+    NonFiniteResult,
+    NumericsError,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:activation-lab:problem:"
@@ -119,6 +124,12 @@ class Unprocessable(ServiceError):
 
 class LimitExceeded(Unprocessable):
     slug = "limit-exceeded"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    """An Idempotency-Key sent again with another body: neither a replay nor a new request."""
+
+    slug = "idempotency-key-reused"
 
 
 class TooManyRequests(ServiceError):
@@ -366,6 +377,32 @@ def handle_numerics_error(error: NumericsError) -> Response:
     )
 
 
+def handle_deadline_exceeded(error: DeadlineExceeded) -> Response:
+    """A computation stopped at its wall-clock budget: the request was valid, the machine too
+    busy or the request too close to the limits for it now."""
+    return problem_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        type_=TYPE_PREFIX + "deadline-exceeded",
+        detail=str(error),
+        headers={"Retry-After": "10"},
+        limit={"name": error.limit_name, "value": error.seconds},
+    )
+
+
+def handle_memory_error(error: MemoryError) -> Response:
+    """An allocation failed (numpy's _ArrayMemoryError is a MemoryError): the estimates keep
+    requests within MAX_SIMULATION_MEMORY and MAX_ARRAY_ELEMENTS, so this is the machine's
+    memory running short under load, not a bug to report as a 500."""
+    log.warning("allocation failed: %s", str(error)[:200])
+    return problem_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        type_=TYPE_PREFIX + "insufficient-memory",
+        detail="The service could not allocate the memory this request needs right now; "
+        "retry later or ask for a smaller computation.",
+        headers={"Retry-After": "10"},
+    )
+
+
 def handle_database_unavailable(error: Exception) -> Response:
     log.warning("database unavailable: %s", type(error).__name__)
     return problem_response(
@@ -433,6 +470,8 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ma.ValidationError, handle_validation_error)
     app.register_error_handler(NumericsError, handle_numerics_error)
+    app.register_error_handler(DeadlineExceeded, handle_deadline_exceeded)
+    app.register_error_handler(MemoryError, handle_memory_error)
     app.register_error_handler(DataError, handle_unstorable_value)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(PoolTimeoutError, handle_database_unavailable)

@@ -33,7 +33,7 @@ def test_environment_is_parsed() -> None:
     assert settings.database_url == "postgresql+psycopg://u@h/db"
     assert settings.port == 9000
     assert settings.max_content_length == 1024
-    assert settings.max_simulation_cost == 1e9
+    assert settings.max_simulation_work == 1e9  # the former name of MAX_SIMULATION_WORK
     assert settings.max_training_cost == 2e9
     assert settings.quiz_cache_seconds == 0.25
     assert settings.open_registration is False
@@ -55,6 +55,16 @@ def test_environment_is_parsed() -> None:
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({"SECRET_KEY": "s", name: value})
+
+
+def test_max_simulation_work_wins_over_its_former_name() -> None:
+    env = {"SECRET_KEY": "s", "MAX_SIMULATION_COST": "1e9", "MAX_SIMULATION_WORK": "3e9"}
+    settings = Settings.from_env(
+        {**env, "MAX_SIMULATION_MEMORY": "1048576", "SIMULATION_DEADLINE_SECONDS": "2.5"}
+    )
+    assert settings.max_simulation_work == 3e9
+    assert settings.max_simulation_memory == 1_048_576
+    assert settings.simulation_deadline_seconds == 2.5
 
 
 def test_secret_key_is_not_in_repr() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.auth.services import Principal
 from service.db import RaceLost, run_in_transaction, utcnow
-from service.errors import Conflict, NotFound, Unprocessable
+from service.errors import Conflict, IdempotencyKeyReused, NotFound, Unprocessable
 from service.learners import policy, repository
 from service.learners.events import AttemptSubmitted, LearnerEvents
 from service.learners.models import OPEN, SUBMITTED
@@ -184,7 +184,7 @@ def submit_attempt(
         policy.check_may_submit(principal)
         quiz = quiz_of(session, context.content_hash, attempt.quiz_version_id)
         if attempt.status == SUBMITTED:
-            return _replay_or_conflict(session, attempt, quiz, idempotency_key)
+            return _replay_or_conflict(session, attempt, quiz, idempotency_key, answers)
         try:
             graded = domain.grade(quiz, attempt.seed, answers)
         except domain.UnreadableAnswer as exc:
@@ -201,7 +201,7 @@ def submit_attempt(
             record = repository.attempt_by_id(session, attempt.id)  # submitted meanwhile
             if record is None:  # deleted with its learner meanwhile
                 raise NotFound(f"There is no attempt {attempt_id}.")
-            return _replay_or_conflict(session, record[0], quiz, idempotency_key)
+            return _replay_or_conflict(session, record[0], quiz, idempotency_key, answers)
         events.publish(
             session, AttemptSubmitted(attempt, context, quiz, result, answers, submitted_at=now)
         )
@@ -233,9 +233,24 @@ def _unlocked_by_another_pass(
 
 
 def _replay_or_conflict(
-    session: Session, attempt: AttemptRow, quiz: domain.Quiz, idempotency_key: str | None
+    session: Session,
+    attempt: AttemptRow,
+    quiz: domain.Quiz,
+    idempotency_key: str | None,
+    answers: dict[str, Any],
 ) -> SubmissionView:
-    if idempotency_key and attempt.idempotency_key == idempotency_key and attempt.result:
+    """The stored result for a repeat with the same Idempotency-Key and answers; 422 for the
+    same key with other answers (a client bug: replaying would hide that they were not graded);
+    409 for any other repeat."""
+    same_key = bool(idempotency_key) and attempt.idempotency_key == idempotency_key
+    if same_key and attempt.answers != answers:
+        raise IdempotencyKeyReused(
+            f"The Idempotency-Key {idempotency_key!r} was used for attempt {attempt.id} with "
+            "other answers; a retry must repeat its request exactly. Nothing was changed: "
+            "send a new key to submit other answers (to a new attempt).",
+            errors={"Idempotency-Key": ["was used with other answers"]},
+        )
+    if same_key and attempt.result:
         passed_before = _unlocked_by_another_pass(
             session, attempt, quiz, passed=bool(attempt.result["passed"])
         )

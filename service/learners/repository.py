@@ -37,6 +37,7 @@ class AttemptRow:
     submitted_at: datetime | None = None
     result: dict[str, Any] | None = None
     idempotency_key: str | None = None
+    answers: dict[str, Any] | None = None  # as submitted (None while open)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ BINARY = {"type": "string", "format": "binary"}
 
 def _limits() -> services.ArrayLimits:
     config = settings()
-    return services.ArrayLimits(config.max_array_elements, config.max_array_depth)
+    return services.ArrayLimits(
+        config.max_array_elements, config.max_array_depth, config.max_compare_elements
+    )
 
 
 def _variant(variant: str) -> str:
@@ -50,7 +52,9 @@ class Compare(MethodView):
     @blp.response(200, schemas.CompareResultSchema)
     @blp.problems(413, 422)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One input through every variant, side by side (with why a variant does not apply)."""
+        """One input through every variant, side by side (with why a variant does not apply).
+
+        At most MAX_COMPARE_ELEMENTS elements (422 beyond): the answer holds five outputs."""
         return services.compare(body, _limits())
 
 

@@ -46,7 +46,8 @@ class NormalizeParamsSchema(ma.Schema):
         metadata={"description": "Running-stat update factor (null: cumulative average)"},
     )
     num_batches_tracked = ma.fields.Integer(
-        validate=ma.validate.Range(min=0),
+        # torch's int64 counter, which a training call increments
+        validate=ma.validate.Range(min=0, max=2**63 - 2),
         metadata={"description": "batch: batches seen so far (for momentum null)"},
     )
     dtype = ma.fields.String(

@@ -11,7 +11,7 @@ import numpy as np
 
 from service.numerics import normalization as norm
 from service.numerics.arrays import array_from_nested, check_finite, float_dtype
-from service.numerics.errors import NumericsError
+from service.numerics.errors import CostLimitExceeded, NumericsError
 
 ARRAY_FIELDS = ("weight", "bias", "running_mean", "running_var")
 
@@ -49,8 +49,9 @@ VARIANT_INFO: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class ArrayLimits:
-    max_elements: int
-    max_depth: int
+    max_elements: int  # MAX_ARRAY_ELEMENTS
+    max_depth: int  # MAX_ARRAY_DEPTH
+    max_compare_elements: int | None = None  # MAX_COMPARE_ELEMENTS
 
 
 def to_array(value: Any, field: str, dtype: str, limits: ArrayLimits) -> np.ndarray:
@@ -72,6 +73,16 @@ def to_array(value: Any, field: str, dtype: str, limits: ArrayLimits) -> np.ndar
         max_elements=limits.max_elements,
         max_depth=limits.max_depth,
     )
+
+
+def _input(fields: Mapping[str, Any], dtype: str, limits: ArrayLimits) -> np.ndarray:
+    """The `input` array: at least one dimension (every variant normalizes along one)."""
+    x = to_array(fields["input"], "input", dtype, limits)
+    if x.ndim == 0:
+        raise NumericsError(
+            "input must have at least one dimension; got a 0-d array (a scalar)", "input"
+        )
+    return x
 
 
 def _numerics_params(
@@ -113,7 +124,7 @@ def normalize(
     summary=False leaves out "summary" (input and output statistics), for answers that do not
     carry it (.npy, .npz)."""
     dtype = fields.get("dtype", "float32")
-    x = to_array(fields["input"], "input", dtype, limits)
+    x = _input(fields, dtype, limits)
     result = norm.normalize(variant, x, **_numerics_params(variant, fields, x, limits))
     payload: dict[str, Any] = {
         "variant": variant,
@@ -136,7 +147,13 @@ def normalize(
 def backward(variant: str, fields: Mapping[str, Any], limits: ArrayLimits) -> dict[str, Any]:
     """Gradients of sum(output · grad_output) for the input, weight and bias."""
     dtype = fields.get("dtype", "float32")
-    x = to_array(fields["input"], "input", dtype, limits)
+    x = _input(fields, dtype, limits)
+    if fields.get("grad_output") is None:
+        raise NumericsError(
+            "the backward pass needs grad_output, the gradient of the loss with respect to "
+            "the output (an array of the input's shape; in an .npz, a member named grad_output)",
+            "grad_output",
+        )
     grad_output = to_array(fields["grad_output"], "grad_output", dtype, limits)
     if grad_output.shape != x.shape:
         raise NumericsError(
@@ -167,7 +184,19 @@ def compare(fields: Mapping[str, Any], limits: ArrayLimits) -> dict[str, Any]:
     """One input through every variant, with the reason where a variant does not apply."""
     dtype = fields.get("dtype", "float32")
     eps = fields.get("eps", 1e-5)
-    x = to_array(fields["input"], "input", dtype, limits)
+    x = _input(fields, dtype, limits)
+    if limits.max_compare_elements is not None and x.size > limits.max_compare_elements:
+        # Five outputs and their JSON (about 11 bytes a number each): 4M elements answered
+        # 223 MB with 630 MB of memory.
+        raise CostLimitExceeded(
+            f"comparing {x.size:,} elements answers every variant's output (five times the "
+            f"input); the limit is {limits.max_compare_elements:,} (MAX_COMPARE_ELEMENTS). "
+            "Normalize larger arrays one variant at a time, or send fewer elements",
+            field="input",
+            limit_name="MAX_COMPARE_ELEMENTS",
+            limit=limits.max_compare_elements,
+            cost=x.size,
+        )
     results: list[dict[str, Any]] = []
     for variant in norm.VARIANTS:
         params: dict[str, Any] = {"dtype": dtype, "eps": eps}

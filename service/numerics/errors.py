@@ -29,3 +29,14 @@ class CostLimitExceeded(NumericsError):
 
 class NonFiniteResult(NumericsError):
     """The computation would produce NaN or infinity (for example eps = 0 on a constant group)."""
+
+
+class DeadlineExceeded(Exception):
+    """The computation outran its wall-clock budget (`seconds`, the setting `limit_name`).
+
+    Not a NumericsError: the request was acceptable, the machine too slow for it right now."""
+
+    def __init__(self, message: str, *, limit_name: str, seconds: float) -> None:
+        super().__init__(message)
+        self.limit_name = limit_name
+        self.seconds = seconds

@@ -33,6 +33,14 @@ from service.numerics.activations import (
     activation_derivative,
     apply_activation,
 )
+from service.numerics.budget import (
+    BYTES_PER_VALUE,
+    DEFAULT_BUDGET,
+    NO_DEADLINE,
+    Budget,
+    Deadline,
+    SimulationCost,
+)
 from service.numerics.errors import CostLimitExceeded, NonFiniteResult, NumericsError
 from service.numerics.initializers import sample_weights
 from service.numerics.network import (
@@ -45,8 +53,6 @@ from service.numerics.network import (
 )
 from service.numerics.validation import check_scalar
 
-DEFAULT_MAX_COST: Final = 1e10
-DEFAULT_MAX_STORED_VALUES: Final = 64_000_000
 MAX_MONTE_CARLO_DEPTH: Final = 10_000
 DEFAULT_HISTOGRAM_BINS: Final = 40
 MAX_HISTOGRAM_BINS: Final = 1000
@@ -58,20 +64,76 @@ _LOG10_2: Final = math.log10(2.0)
 _RESCALE_EXPONENT: Final = 200  # keep stored magnitudes within 2^±200 so squares stay finite
 
 
-def monte_carlo_cost(spec: NetworkSpec, batch_size: int) -> int:
-    """Σ_l batch · n_{l-1} · n_l multiply-adds: width² · depth · batch for a square network."""
-    widths = spec.widths
-    return batch_size * sum(widths[i] * widths[i + 1] for i in range(spec.depth))
+# Measured costs of one value, in multiply-adds (bench/notes.md, "Simulation limits"): an
+# elementwise pass over a layer's (batch, width) output (the activation, its statistics, the
+# histogram, normalization) and one drawn weight (the generator and its statistics).
+ELEMENTWISE_WORK: Final = 200
+DRAW_WORK: Final = 200
+# A layer's fixed cost, whatever its size: ~0.4 ms of CPU measured for width 1 (the numpy calls,
+# the statistics and the rendered row), and ~4.5 KB of results and answer a layer.
+LAYER_WORK: Final = 2_500_000
+LAYER_BYTES: Final = 6144
+# (batch, width) arrays alive at once in a forward layer: h, z, the histogram's scratch, indices
+# and pairs, and the activation's and statistics' temporaries (gelu's are the most: 10.5 measured).
+FORWARD_ARRAYS: Final = 12
 
 
-def _stored_values(spec: NetworkSpec, batch_size: int) -> int:
-    """Floats kept for the backward pass: every W_l, φ'(z_l), and x̂_l when normalizing."""
-    per_activation = 2 if spec.normalization else 1
+def monte_carlo_cost(
+    spec: NetworkSpec, batch_size: int, *, backward: bool = False
+) -> SimulationCost:
+    """Peak memory and work of a run, from the spec alone (B = batch, n_l = widths[l]):
+
+    work   = k · Σ_l (B · n_{l-1} · n_l + ELEMENTWISE_WORK · B · n_l + LAYER_WORK)
+             + DRAW_WORK · Σ_l n_{l-1} n_l
+    memory = 8 · (max_l n_{l-1} n_l + FORWARD_ARRAYS · B · max_l n_l) + LAYER_BYTES · L
+             [+ 8 · Σ_l (n_{l-1} n_l + m · B · n_l) kept for the backward pass]
+
+    with k = 2 backward (the gradient costs a forward again) else 1, and m = 2 with
+    normalization (φ'(z) and x̂) else 1.
+    """
     widths = spec.widths
-    return sum(
-        widths[i] * widths[i + 1] + per_activation * batch_size * widths[i + 1]
-        for i in range(spec.depth)
+    products = sum(widths[i] * widths[i + 1] for i in range(spec.depth))
+    units = sum(widths[1:])
+    passes = 2 if backward else 1
+    work = passes * (
+        batch_size * products + ELEMENTWISE_WORK * batch_size * units + LAYER_WORK * spec.depth
     )
+    work += DRAW_WORK * products
+    largest_product = max(widths[i] * widths[i + 1] for i in range(spec.depth))
+    values = largest_product + FORWARD_ARRAYS * batch_size * max(widths)
+    if backward:
+        values += products + (2 if spec.normalization else 1) * batch_size * units
+    return SimulationCost(
+        memory_bytes=BYTES_PER_VALUE * values + LAYER_BYTES * spec.depth, work=work
+    )
+
+
+def check_monte_carlo_budget(
+    spec: NetworkSpec, batch_size: int, backward: bool, budget: Budget
+) -> SimulationCost:
+    """The run's cost, or CostLimitExceeded naming the limit (MAX_MONTE_CARLO_DEPTH first)."""
+    if spec.depth > MAX_MONTE_CARLO_DEPTH:
+        raise CostLimitExceeded(
+            f"Monte Carlo depth {spec.depth} is above max_monte_carlo_depth "
+            f"{MAX_MONTE_CARLO_DEPTH}; use the analytic mode",
+            field="depth",
+            limit_name="max_monte_carlo_depth",
+            limit=MAX_MONTE_CARLO_DEPTH,
+            cost=spec.depth,
+        )
+    cost = monte_carlo_cost(spec, batch_size, backward=backward)
+    widths = spec.widths
+    products = [widths[i] * widths[i + 1] for i in range(spec.depth)]
+    weight_bytes = BYTES_PER_VALUE * (max(products) + (sum(products) if backward else 0))
+    budget.check(
+        cost,
+        what="this Monte Carlo run",
+        advice="reduce width, depth or batch_size",
+        work_field="batch_size",
+        # The weight matrices dominate a wide network, the activations a large batch.
+        memory_field="width" if 2 * weight_bytes >= cost.memory_bytes else "batch_size",
+    )
+    return cost
 
 
 def _check_request(
@@ -97,41 +159,6 @@ def _check_request(
             "histogram_range must be finite with low < high", field="histogram_range"
         )
     return low, high
-
-
-def _check_cost(
-    spec: NetworkSpec, batch_size: int, backward: bool, max_cost: float, max_stored: int
-) -> None:
-    if spec.depth > MAX_MONTE_CARLO_DEPTH:
-        raise CostLimitExceeded(
-            f"Monte Carlo depth {spec.depth} is above max_monte_carlo_depth "
-            f"{MAX_MONTE_CARLO_DEPTH}; use the analytic mode",
-            field="depth",
-            limit_name="max_monte_carlo_depth",
-            limit=MAX_MONTE_CARLO_DEPTH,
-            cost=spec.depth,
-        )
-    cost = monte_carlo_cost(spec, batch_size)
-    if cost > max_cost:
-        raise CostLimitExceeded(
-            f"Monte Carlo cost width² · depth · batch = {cost:.3g} is above "
-            f"max_cost {max_cost:.3g}",
-            field=None,
-            limit_name="max_cost",
-            limit=max_cost,
-            cost=cost,
-        )
-    if backward:
-        stored = _stored_values(spec, batch_size)
-        if stored > max_stored:
-            raise CostLimitExceeded(
-                f"the backward pass would keep {stored:.3g} values, above max_stored_values "
-                f"{max_stored:.3g}",
-                field=None,
-                limit_name="max_stored_values",
-                limit=max_stored,
-                cost=stored,
-            )
 
 
 def _exponent(value: float) -> int:
@@ -283,16 +310,17 @@ def monte_carlo_propagation(
     histogram_bins: int = DEFAULT_HISTOGRAM_BINS,
     histogram_range: Sequence[float] = DEFAULT_HISTOGRAM_RANGE,
     backward: bool = False,
-    max_cost: float = DEFAULT_MAX_COST,
-    max_stored_values: int = DEFAULT_MAX_STORED_VALUES,
+    budget: Budget = DEFAULT_BUDGET,
+    deadline: Deadline = NO_DEADLINE,
 ) -> PropagationResult:
     """Sample one network and a batch of inputs; measure every layer (see the module docstring).
 
-    Refuses, before allocating anything, a request above max_cost (width² · depth · batch),
-    above MAX_MONTE_CARLO_DEPTH layers, or (backward) keeping more than max_stored_values floats.
+    Refuses, before allocating anything, a request above MAX_MONTE_CARLO_DEPTH layers or above
+    the budget's memory or work (monte_carlo_cost); checks `deadline` after every layer, forward
+    and backward (DeadlineExceeded).
     """
     low, high = _check_request(spec, batch_size, seed, histogram_bins, histogram_range)
-    _check_cost(spec, batch_size, backward, max_cost, max_stored_values)
+    check_monte_carlo_budget(spec, batch_size, backward, budget)
     histogram = _Histogram(low, high, histogram_bins)
     activation, slope, kind = spec.activation, spec.negative_slope, spec.normalization
     homogeneous = activation in HOMOGENEOUS_ACTIVATIONS
@@ -398,6 +426,7 @@ def monte_carlo_propagation(
                 ),
             )
         )
+        deadline.check()
         if homogeneous:
             magnitude_exponent = _exponent(max(abs(minimum), abs(maximum)))
             if abs(magnitude_exponent) > _RESCALE_EXPONENT:
@@ -406,7 +435,7 @@ def monte_carlo_propagation(
 
     if backward:
         grads = _backward_pass(
-            spec, rng, batch_size, kept_weights, kept_derivatives, kept_normalized
+            spec, rng, batch_size, kept_weights, kept_derivatives, kept_normalized, deadline
         )
         layers = [
             replace(stats, grad_variance=grad, log10_grad_variance=log10_grad)
@@ -440,12 +469,14 @@ def _backward_pass(
     weights: list[tuple[FloatArray, int]],
     derivatives: list[FloatArray],
     normalized: list[tuple[FloatArray, FloatArray, int]],
+    deadline: Deadline,
 ) -> list[tuple[float | None, float | None]]:
     """Var(∂loss/∂h_{l-1}) per layer, from unit-variance N(0, 1) gradients at the output."""
     grad = rng.standard_normal((batch_size, spec.widths[-1]))
     grad_exponent = 0
     rows: list[tuple[float | None, float | None]] = [(None, None)] * spec.depth
     for layer in range(spec.depth - 1, -1, -1):
+        deadline.check()
         grad *= derivatives[layer]
         if spec.normalization is not None:
             x_hat, inverse, exponent_shift = normalized[layer]

@@ -138,7 +138,9 @@ class QuizImport(MethodView):
         requestBody={
             "required": True,
             "content": {
-                fmt.upload_media_type: {"schema": {"type": "string"}} for fmt in FORMATS.values()
+                media_type: {"schema": {"type": "string"}}
+                for fmt in FORMATS.values()
+                for media_type in (fmt.upload_media_type, *fmt.also_accepted)
             },
         }
     )
@@ -149,7 +151,8 @@ class QuizImport(MethodView):
         session = get_session()
         current = services.import_quiz_text(
             session,
-            request.get_data(as_text=True),
+            request.get_data(),
+            request.mimetype,
             args["format"],
             slug=args.get("slug"),
             title=args.get("title"),

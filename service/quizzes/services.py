@@ -15,12 +15,18 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from service.db import utcnow
-from service.errors import Conflict, NotFound, Unprocessable
+from service.errors import Conflict, NotFound, Unprocessable, UnsupportedMediaType
 from service.pagination import Page, PageRequest, paginate
 from service.quizzes import domain
 from service.quizzes.bank_loader import content_hash, load_bank
 from service.quizzes.bank_schema import dump_quiz, load_quiz
-from service.quizzes.interchange import InterchangeError, export_quiz, import_quiz
+from service.quizzes.interchange import (
+    InterchangeError,
+    UnsupportedUpload,
+    check_upload_media_type,
+    export_quiz,
+    import_quiz,
+)
 from service.quizzes.models import QuizRecord, QuizVersion
 from service.quizzes.read_model import QuizReadModel, RenderedQuiz, of_session
 
@@ -244,9 +250,32 @@ def create_quiz(session: Session, definition: Mapping[str, Any]) -> CurrentQuiz:
 
 
 def import_quiz_text(
-    session: Session, text: str, fmt: str, *, slug: str | None, title: str | None
+    session: Session,
+    body: bytes,
+    media_type: str,
+    fmt: str,
+    *,
+    slug: str | None,
+    title: str | None,
 ) -> CurrentQuiz:
-    """A new quiz from JSON, GIFT or Moodle XML text (validated as bank files are)."""
+    """A new quiz from a JSON, GIFT or Moodle XML body (validated as bank files are).
+
+    Refused alike on every backend, before anything is written: a media type the format is not
+    sent as (415); a body that is not UTF-8 or holds NUL, which PostgreSQL cannot store (422)."""
+    try:
+        check_upload_media_type(fmt, media_type)
+    except UnsupportedUpload as exc:
+        raise UnsupportedMediaType(f"The body's Content-Type is wrong: {exc}.") from exc
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = (
+            f"the body is not UTF-8 text: byte {exc.start} (0x{body[exc.start]:02x}) is invalid"
+        )
+        raise Unprocessable(message, errors={"body": [message]}) from exc
+    if "\x00" in text:
+        message = f"the body holds a NUL character (U+0000) at offset {text.index(chr(0))}"
+        raise Unprocessable(message, errors={"body": [message]})
     try:
         quiz = import_quiz(text, fmt, slug=slug, title=title)
     except InterchangeError as exc:

@@ -28,7 +28,12 @@ blp = Blueprint(
 
 def _limits() -> services.SimulationLimits:
     config = settings()
-    return services.SimulationLimits(config.max_simulation_cost, config.max_analytic_depth)
+    return services.SimulationLimits(
+        max_memory=config.max_simulation_memory,
+        max_work=config.max_simulation_work,
+        max_analytic_depth=config.max_analytic_depth,
+        deadline_seconds=config.simulation_deadline_seconds,
+    )
 
 
 # The GET form's answer depends on the query alone; after a deploy (numerics may change) a
@@ -46,12 +51,13 @@ def _revalidate(response: Response) -> Response:
 class Propagation(MethodView):
     @blp.arguments(schemas.PropagationBodySchema)
     @blp.response(200, schemas.PropagationResultSchema)
-    @blp.problems(400, 413, 422)
+    @blp.problems(400, 413, 422, 503)
     def post(self, body: dict[str, Any]) -> Response:
         """Propagate variance through a network, analytically or by Monte Carlo.
 
-        Give `weight_variance` or `init`; Monte Carlo runs costing more than
-        MAX_SIMULATION_COST (width² · depth · batch) are refused with 422."""
+        Give `weight_variance` or `init`. A run needing more memory than MAX_SIMULATION_MEMORY
+        or more work than MAX_SIMULATION_WORK is refused with 422 naming the limit; one that
+        outruns SIMULATION_DEADLINE_SECONDS is stopped with 503."""
         # Rendered directly: dumping 10^4-10^5 layers through the schema costs more than the
         # simulation (the schema documents the shape; tests check conformance).
         answer = services.propagate(body, _limits())
@@ -60,7 +66,7 @@ class Propagation(MethodView):
     @blp.etag
     @blp.arguments(schemas.PropagationQuerySchema, location="query")
     @blp.response(200, schemas.PropagationResultSchema)
-    @blp.problems(422)
+    @blp.problems(422, 503)
     def get(self, args: dict[str, Any]) -> Response:
         """The same simulation with its fields in the query string (for links and curl).
 
@@ -96,10 +102,10 @@ class MeanField(MethodView):
 class MeanFieldGrid(MethodView):
     @blp.arguments(schemas.MeanFieldGridRequestSchema)
     @blp.response(200, schemas.MeanFieldGridSchema)
-    @blp.problems(400, 422)
+    @blp.problems(400, 422, 503)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """A phase diagram: the mean-field point over a grid of σ_b² × σ_w²."""
-        return services.mean_field_phase_diagram(body)
+        return services.mean_field_phase_diagram(body, _limits())
 
 
 @blp.route("/training")

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.jsonio import dumps_bytes
+from service.numerics.budget import Budget, Deadline
 from service.numerics.errors import CostLimitExceeded
 from service.numerics.initializers import init_scheme_table
 from service.numerics.mean_field import mean_field_grid, mean_field_point
-from service.numerics.monte_carlo import monte_carlo_cost, monte_carlo_propagation
+from service.numerics.monte_carlo import monte_carlo_propagation
 from service.numerics.network import LayerStats, PropagationResult, build_network_spec
-from service.numerics.propagation import analytic_columns
+from service.numerics.propagation import analytic_columns, analytic_cost
 from service.simulations.rendering import analytic_body, spec_fields
 
 SPEC_FIELDS = (
@@ -36,8 +37,25 @@ SPEC_FIELDS = (
 
 @dataclass(frozen=True)
 class SimulationLimits:
-    max_cost: float  # MAX_SIMULATION_COST, width² · depth · batch
+    """The settings that bound a simulation (README, "Limits")."""
+
+    max_memory: float  # MAX_SIMULATION_MEMORY, bytes
+    max_work: float  # MAX_SIMULATION_WORK, multiply-add equivalents
     max_analytic_depth: int  # MAX_ANALYTIC_DEPTH
+    deadline_seconds: float | None = None  # SIMULATION_DEADLINE_SECONDS
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(
+            max_memory_bytes=self.max_memory,
+            max_work=self.max_work,
+            memory_limit_name="MAX_SIMULATION_MEMORY",
+            work_limit_name="MAX_SIMULATION_WORK",
+        )
+
+    def deadline(self) -> Deadline:
+        """A deadline starting now."""
+        return Deadline(self.deadline_seconds, limit_name="SIMULATION_DEADLINE_SECONDS")
 
 
 class Answer:
@@ -112,21 +130,18 @@ def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> Answer:
     if request.get("mode", "analytic") == "analytic":
         spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
         _check_analytic_depth(spec.depth, limits)
+        limits.budget.check(
+            analytic_cost(spec, backward=request.get("backward", False)),
+            what="this analytic run",
+            advice="reduce depth",
+            work_field="depth",
+            memory_field="depth",
+        )
         return Answer(
             analytic_body(analytic_columns(spec, backward=request.get("backward", False)))
         )
     spec = build_network_spec(**{k: request[k] for k in SPEC_FIELDS if k in request})
     batch_size = request.get("batch_size", 256)
-    cost = monte_carlo_cost(spec, batch_size)
-    if cost > limits.max_cost:
-        raise CostLimitExceeded(
-            f"this Monte Carlo run costs width² · depth · batch = {cost:,}, above the limit "
-            f"of {limits.max_cost:,.0f} (MAX_SIMULATION_COST); reduce width, depth or batch_size",
-            field="batch_size",
-            limit_name="MAX_SIMULATION_COST",
-            limit=limits.max_cost,
-            cost=cost,
-        )
     options: dict[str, Any] = {"histogram_bins": request.get("histogram_bins", 40)}
     if request.get("histogram_range") is not None:
         options["histogram_range"] = tuple(request["histogram_range"])
@@ -135,7 +150,8 @@ def propagate(request: Mapping[str, Any], limits: SimulationLimits) -> Answer:
         batch_size=batch_size,
         seed=request.get("seed", 0),
         backward=request.get("backward", False),
-        max_cost=limits.max_cost,
+        budget=limits.budget,
+        deadline=limits.deadline(),
         **options,
     )
     return Answer(dumps_bytes(_response(result)))
@@ -163,11 +179,15 @@ def mean_field(request: Mapping[str, Any]) -> dict[str, Any]:
     return dataclasses.asdict(point)
 
 
-def mean_field_phase_diagram(request: Mapping[str, Any]) -> dict[str, Any]:
+def mean_field_phase_diagram(
+    request: Mapping[str, Any], limits: SimulationLimits
+) -> dict[str, Any]:
     grid = mean_field_grid(
         request["activation"],
         request["sigma_w2"],
         request["sigma_b2"],
         negative_slope=request.get("negative_slope", 0.01),
+        budget=limits.budget,
+        deadline=limits.deadline(),
     )
     return dataclasses.asdict(grid)

@@ -224,12 +224,17 @@ def test_errors_are_shown_next_to_the_settings(page: Any, screenshots: Path) -> 
     page.select_option("#mode", "monte_carlo")
     page.fill("#width", "4096")
     page.fill("#batch-size", "4096")
-    # 4096² · 10 layers · 4096 = 687,194,767,360 (the width alone already goes over, with 256).
-    page.locator("#batch-size-error").filter(has_text="687,194,767,360").wait_for()
+    # 4096² · 10 layers · 4096 multiply-adds, plus 200 per activation and per drawn weight and
+    # 2.5e6 a layer
+    # (the width alone already goes over, with 256).
+    page.locator("#batch-size-error").filter(has_text="754,328,631,360").wait_for()
     alert = page.inner_text("#sim-error")
     assert alert.startswith("Please check the values (422)")
     assert "Batch size (Monte Carlo): this Monte Carlo run costs" in alert
-    assert "= 687,194,767,360, above the limit of 20,000,000,000 (MAX_SIMULATION_COST)" in alert
+    assert (
+        "costs about 754,328,631,360 operations, above the limit of 20,000,000,000 "
+        "(MAX_SIMULATION_WORK)" in alert
+    )
     assert page.get_attribute("#batch-size", "aria-invalid") == "true"
     assert "reduce width, depth or batch_size" in page.inner_text("#batch-size-error")
     page.screenshot(path=screenshots / "desktop-simulation-error.png", full_page=True)

@@ -86,11 +86,19 @@ def test_idempotency_key_replays_the_stored_result(app: Flask, client: FlaskClie
     url = f"/v1/attempts/{attempt['id']}/submission"
     headers = {**auth, "Idempotency-Key": "click-1"}
     first = client.post(url, json={"answers": ALL_RIGHT}, headers=headers)
-    replay = client.post(url, json={"answers": {}}, headers=headers)
+    replay = client.post(url, json={"answers": ALL_RIGHT}, headers=headers)
     assert first.status_code == replay.status_code == 200
     assert replay.json == first.json
     assert first.headers["Idempotent-Replayed"] == "false"
     assert replay.headers["Idempotent-Replayed"] == "true"
+    # The same key with other answers is neither a retry nor a new submission.
+    reused = client.post(url, json={"answers": {}}, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json["type"] == "urn:activation-lab:problem:idempotency-key-reused"
+    assert "'click-1' was used for attempt" in reused.json["detail"]
+    assert reused.json["errors"] == {"Idempotency-Key": ["was used with other answers"]}
+    again = client.post(url, json={"answers": ALL_RIGHT}, headers=headers)
+    assert again.json == first.json  # still the first submission's result
     other_key = client.post(
         url, json={"answers": ALL_RIGHT}, headers={**auth, "Idempotency-Key": "2"}
     )

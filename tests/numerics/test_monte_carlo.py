@@ -14,8 +14,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.numerics.errors import CostLimitExceeded, NonFiniteResult, NumericsError
+from service.numerics.budget import Budget, Deadline
+from service.numerics.errors import (
+    CostLimitExceeded,
+    DeadlineExceeded,
+    NonFiniteResult,
+    NumericsError,
+)
 from service.numerics.monte_carlo import (
+    DRAW_WORK,
+    ELEMENTWISE_WORK,
+    FORWARD_ARRAYS,
+    LAYER_BYTES,
+    LAYER_WORK,
     MAX_MONTE_CARLO_DEPTH,
     _Histogram,
     _normalize,
@@ -385,37 +396,99 @@ def test_cost_is_refused_before_allocating() -> None:
         tracemalloc.stop()
     assert peak < 1 << 20  # 8e12 bytes of weights were never requested
     error = info.value
-    assert error.limit_name == "max_cost"
-    assert error.cost == 10 * 10**12 * 10**6
-    assert "max_cost" in str(error)
-    with pytest.raises(CostLimitExceeded) as small:
-        monte_carlo_propagation(
-            build_network_spec(2, width=10, weight_variance=0.1),
-            batch_size=10,
-            seed=0,
-            max_cost=1999,
-        )
-    assert small.value.cost == 2000
+    assert error.limit_name == "max_work"
+    assert error.cost == monte_carlo_cost(spec, 1_000_000).work
+    assert "max_work" in str(error)
     deep = build_network_spec(MAX_MONTE_CARLO_DEPTH + 1, width=2, weight_variance=0.5)
     with pytest.raises(CostLimitExceeded) as too_deep:
         monte_carlo_propagation(deep, batch_size=2, seed=0)
     assert (too_deep.value.limit_name, too_deep.value.field) == ("max_monte_carlo_depth", "depth")
-    stored = build_network_spec(4, width=100, weight_variance=0.01)
+
+
+@pytest.mark.parametrize(
+    ("depth", "width", "batch", "limit_name", "field"),
+    [
+        # The issue's reproductions, each within the former width² · depth · batch <= 2e10:
+        # thin and deep with a huge batch ran 168 s (work), wide and shallow asked numpy for
+        # 74.5 GiB of weights (memory).
+        (10_000, 1, 2_000_000, "max_work", "batch_size"),
+        (1, 100_000, 2, "max_memory_bytes", "width"),
+        (10, 100, 200_000, "max_memory_bytes", "batch_size"),
+    ],
+)
+def test_memory_and_work_are_bounded_separately(
+    depth: int, width: int, batch: int, limit_name: str, field: str
+) -> None:
+    spec = build_network_spec(depth, width=width, weight_variance=1.0)
+    assert batch * width**2 * depth <= 2e10
+    tracemalloc.start()
+    try:
+        with pytest.raises(CostLimitExceeded) as info:
+            monte_carlo_propagation(spec, batch_size=batch, seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    assert (info.value.limit_name, info.value.field) == (limit_name, field)
+    cost = monte_carlo_cost(spec, batch)
+    measure = cost.work if limit_name == "max_work" else cost.memory_bytes
+    assert info.value.cost == measure
+    assert info.value.limit == (2e10 if limit_name == "max_work" else 512 * 2**20)
+
+
+def test_backward_memory_counts_what_it_keeps() -> None:
+    spec = build_network_spec(4, width=100, weight_variance=0.01)
+    forward = monte_carlo_cost(spec, 100)
+    backward = monte_carlo_cost(spec, 100, backward=True)
+    # Every W_l (100 · 100) and φ'(z_l) (100 · 100) is kept: 4 layers · 2e4 values · 8 bytes.
+    assert backward.memory_bytes - forward.memory_bytes == 8 * 4 * 20_000
     with pytest.raises(CostLimitExceeded) as memory:
         monte_carlo_propagation(
-            stored, batch_size=100, seed=0, backward=True, max_stored_values=10_000
+            spec,
+            batch_size=100,
+            seed=0,
+            backward=True,
+            budget=Budget(max_memory_bytes=forward.memory_bytes),
         )
-    assert memory.value.limit_name == "max_stored_values"
+    assert memory.value.limit_name == "max_memory_bytes"
+    monte_carlo_propagation(
+        spec, batch_size=100, seed=0, budget=Budget(max_memory_bytes=forward.memory_bytes)
+    )
 
 
 def test_cost_formula() -> None:
-    assert (
-        monte_carlo_cost(build_network_spec(50, width=512, weight_variance=1.0), 512)
-        == 512**2 * 50 * 512
+    cost = monte_carlo_cost(build_network_spec(2, widths=[3, 5, 7], weight_variance=1.0), 4)
+    madds, units, weights = 4 * (15 + 35), 4 * (5 + 7), 15 + 35
+    per_pass = madds + ELEMENTWISE_WORK * units + 2 * LAYER_WORK
+    assert cost.work == per_pass + DRAW_WORK * weights
+    assert cost.memory_bytes == 8 * (35 + FORWARD_ARRAYS * 4 * 7) + 2 * LAYER_BYTES
+    backward = monte_carlo_cost(
+        build_network_spec(2, widths=[3, 5, 7], weight_variance=1.0, normalization="layer"),
+        4,
+        backward=True,
     )
-    assert monte_carlo_cost(
-        build_network_spec(2, widths=[3, 5, 7], weight_variance=1.0), 4
-    ) == 4 * (15 + 35)
+    assert backward.work == 2 * per_pass + DRAW_WORK * weights
+    assert backward.memory_bytes == (
+        8 * (35 + FORWARD_ARRAYS * 28 + weights + 2 * units) + 2 * LAYER_BYTES
+    )
+
+
+def test_the_deadline_is_checked_between_layers() -> None:
+    """A clock that advances one second a reading: the run stops at the first check after its
+    budget, forward or backward, whatever the machine's speed."""
+    spec = build_network_spec(50, width=8, weight_variance=0.125)
+    for backward, readings in ((False, 5), (True, 55)):
+        ticks = iter(range(10_000))
+        deadline = Deadline(
+            float(readings - 1), limit_name="budget", clock=lambda t=ticks: float(next(t))
+        )
+        with pytest.raises(DeadlineExceeded) as info:
+            monte_carlo_propagation(
+                spec, batch_size=4, seed=0, backward=backward, deadline=deadline
+            )
+        assert (info.value.limit_name, info.value.seconds) == ("budget", readings - 1)
+        assert "budget" in str(info.value)
+        assert next(ticks) == readings + 1  # stopped at that reading, not at the end
 
 
 @pytest.mark.parametrize(

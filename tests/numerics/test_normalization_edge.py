@@ -318,7 +318,14 @@ X = make_input((4, 6, 5), np.float32)
             {"momentum": None, "running_mean": np.zeros(6), "running_var": np.ones(6)},
             "cumulative",
         ),
-        ("num_batches_tracked", "batch", X, {"num_batches_tracked": -1}, ">= 0"),
+        ("num_batches_tracked", "batch", X, {"num_batches_tracked": -1}, r"in \[0, "),
+        (
+            "num_batches_tracked",
+            "batch",
+            X,
+            {"num_batches_tracked": 2**63 - 1},  # torch's int64 counter would overflow
+            r"in \[0, 9223372036854775806\]",
+        ),
         ("training", "batch", X, {"training": "yes"}, "true or false"),
         ("dtype", "layer", X, {"normalized_shape": 5, "dtype": np.float16}, "float32 or float64"),
         ("dtype", "layer", X, {"normalized_shape": 5, "dtype": "quad"}, "unknown dtype"),

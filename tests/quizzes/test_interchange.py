@@ -344,7 +344,7 @@ def test_gift_import_of_a_foreign_file() -> None:
         ("::S::Short?{=one =uno}", "short-answer"),
         ("The {=sun ~moon} rises in the east.", "missing-word"),
         ("Just a description.", "descriptions"),
-        ("::N::Number?{#abc}", "cannot read the number"),
+        ("::N::Number?{#abc}", "is not a decimal number"),
         ("::P::Partial single?{=a ~%50%b ~c}", "partial-credit"),
         ("// only a comment\n", "no questions"),
     ],

@@ -15,7 +15,7 @@ from service.simulations.routes import PROPAGATION_CACHE_CONTROL
 from service.simulations.services import SimulationLimits
 
 LESSON = "/v1/simulations/propagation"
-LIMITS = SimulationLimits(max_cost=2e10, max_analytic_depth=100_000)
+LIMITS = SimulationLimits(max_memory=2**29, max_work=2e10, max_analytic_depth=100_000)
 
 
 def request(**fields: Any) -> dict[str, Any]:

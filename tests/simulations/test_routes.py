@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -112,7 +113,7 @@ def test_normalization_tames_an_exploding_network(client: FlaskClient) -> None:
 
 
 def test_over_expensive_monte_carlo_is_422_naming_the_limit(settings: Settings) -> None:
-    client = create_app(settings.with_overrides(max_simulation_cost=1e6)).test_client()
+    client = create_app(settings.with_overrides(max_simulation_work=1e6)).test_client()
     response = client.post(
         LESSON,
         json={
@@ -124,10 +125,102 @@ def test_over_expensive_monte_carlo_is_422_naming_the_limit(settings: Settings) 
         },
     )
     assert response.status_code == 422
-    assert response.json["limit"] == {"name": "MAX_SIMULATION_COST", "value": 1e6}
-    assert response.json["cost"] == 100**2 * 10 * 100
-    assert "MAX_SIMULATION_COST" in response.json["detail"]
+    assert response.json["type"] == "urn:activation-lab:problem:limit-exceeded"
+    assert response.json["limit"] == {"name": "MAX_SIMULATION_WORK", "value": 1e6}
+    # 100 · 100² · 10 multiply-adds, 200 · 100 · 100 · 10 elementwise, 200 · 100² · 10 draws,
+    # 2.5e6 a layer
+    assert response.json["cost"] == 10**7 + 2 * 10**7 + 2 * 10**7 + 25 * 10**6
+    assert "MAX_SIMULATION_WORK" in response.json["detail"]
+    assert response.json["errors"].keys() == {"batch_size"}
     assert ProblemSchema().validate(response.json) == {}  # every member is documented
+
+
+@pytest.mark.parametrize(
+    ("body", "limit", "field"),
+    [
+        # The issue's reproductions: 168 s of work, and numpy asked for 74.5 GiB (a 500).
+        (
+            {"depth": 10_000, "width": 1, "batch_size": 2_000_000, "weight_variance": 1},
+            "MAX_SIMULATION_WORK",
+            "batch_size",
+        ),
+        (
+            {"depth": 1, "width": 100_000, "batch_size": 2, "init": "he_normal"},
+            "MAX_SIMULATION_MEMORY",
+            "width",
+        ),
+        (
+            {"depth": 1, "width": 100_000, "batch_size": 2, "backward": True, "init": "he_normal"},
+            "MAX_SIMULATION_MEMORY",
+            "width",
+        ),
+    ],
+)
+def test_monte_carlo_memory_and_work_are_bounded_separately(
+    client: FlaskClient, body: dict, limit: str, field: str
+) -> None:
+    response = client.post(LESSON, json={"mode": "monte_carlo", **body})
+    assert response.status_code == 422
+    problem = response.json
+    assert problem["limit"]["name"] == limit
+    assert problem["cost"] > problem["limit"]["value"]
+    assert limit in problem["detail"]
+    assert problem["errors"].keys() == {field}
+
+
+def test_a_run_past_its_deadline_is_503_naming_the_limit(settings: Settings) -> None:
+    # A zero-second budget would mean none: one a millionth of a second is spent by layer one.
+    app = create_app(settings.with_overrides(simulation_deadline_seconds=1e-6))
+    response = app.test_client().post(
+        LESSON,
+        json={"mode": "monte_carlo", "depth": 200, "width": 64, "weight_variance": 0.03},
+    )
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    problem = response.json
+    assert problem["type"] == "urn:activation-lab:problem:deadline-exceeded"
+    assert problem["limit"] == {"name": "SIMULATION_DEADLINE_SECONDS", "value": 1e-6}
+    assert "SIMULATION_DEADLINE_SECONDS" in problem["detail"]
+    assert response.headers["Retry-After"] == "10"
+    grid = app.test_client().post(
+        "/v1/simulations/mean-field/grid",
+        json={"activation": "tanh", "sigma_w2": [1, 2, 3], "sigma_b2": [0, 0.1]},
+    )
+    assert grid.status_code == 503
+    assert grid.json["limit"]["name"] == "SIMULATION_DEADLINE_SECONDS"
+
+
+def test_analytic_and_grid_runs_are_within_the_budget_too(settings: Settings) -> None:
+    client = create_app(settings.with_overrides(max_simulation_work=1e6)).test_client()
+    analytic = client.post(LESSON, json={"depth": 1000, "width": 10, "weight_variance": 0.1})
+    assert analytic.status_code == 422
+    assert analytic.json["limit"] == {"name": "MAX_SIMULATION_WORK", "value": 1e6}
+    assert analytic.json["cost"] == 1000 * 20_000
+    grid = client.post(
+        "/v1/simulations/mean-field/grid",
+        json={"activation": "tanh", "sigma_w2": [1, 2], "sigma_b2": [0]},
+    )
+    assert grid.status_code == 422
+    assert grid.json["limit"]["name"] == "MAX_SIMULATION_WORK"
+    assert grid.json["cost"] == 2 * 1_000_000
+
+
+def test_an_allocation_failure_is_a_503_not_a_500(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What numpy raises when the machine has less memory than the estimate allowed for."""
+    from service.simulations import services
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        np.empty((1 << 62,), dtype=np.uint8)  # numpy's _ArrayMemoryError, a MemoryError
+
+    monkeypatch.setattr(services, "monte_carlo_propagation", exhausted)
+    response = client.post(
+        LESSON, json={"mode": "monte_carlo", "depth": 2, "width": 4, "weight_variance": 0.5}
+    )
+    assert response.status_code == 503
+    assert response.json["type"] == "urn:activation-lab:problem:insufficient-memory"
+    assert "memory" in response.json["detail"]
 
 
 def test_analytic_depth_limit(settings: Settings) -> None:

@@ -96,8 +96,12 @@ def as_eps(value: object, field: str = "eps") -> float:
     return as_number(value, field, minimum=0.0)
 
 
-def as_count(value: object, field: str, *, minimum: int) -> int:
-    return check_scalar(value, field, int, min_val=minimum)
+# torch keeps num_batches_tracked in an int64 and adds one a training call.
+MAX_BATCHES_TRACKED = 2**63 - 2
+
+
+def as_count(value: object, field: str, *, minimum: int, maximum: int | None = None) -> int:
+    return check_scalar(value, field, int, min_val=minimum, max_val=maximum)
 
 
 def as_flag(value: object, field: str) -> bool:

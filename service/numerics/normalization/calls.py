@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from service.numerics.errors import NonFiniteResult, NumericsError
 from service.numerics.normalization._core import (
+    MAX_BATCHES_TRACKED,
     as_count,
     as_eps,
     as_flag,
@@ -161,7 +162,9 @@ def batch_call(
     tracked = (
         None
         if num_batches_tracked is None
-        else as_count(num_batches_tracked, "num_batches_tracked", minimum=0)
+        else as_count(
+            num_batches_tracked, "num_batches_tracked", minimum=0, maximum=MAX_BATCHES_TRACKED
+        )
     )
     if not training:
         _fixed_statistics(run_mean, run_var, eps, "eval mode (training = false)")

@@ -19,8 +19,11 @@ from typing import Any
 from service.quizzes import domain
 from service.quizzes.bank_schema import dump_exact, load_quiz
 from service.quizzes.interchange.common import (
+    HUNDRED,
     Exported,
     InterchangeError,
+    UniqueIds,
+    check_question_count,
     check_size,
     choice_dicts,
     flatten,
@@ -34,7 +37,6 @@ from service.quizzes.interchange.common import (
     read_tolerance_note,
     slugify,
     tolerance_note,
-    unique_id,
     weights,
 )
 
@@ -227,7 +229,8 @@ def _gift_choices(body: str, location: str) -> tuple[str, list[tuple[str, bool, 
         correct = sign == "="
         if weight:
             text = text[weight.end() :]
-            correct = float(weight.group(1)) > 0
+            percent = read_decimal(weight.group(1), location, what="weight", bound=HUNDRED)
+            correct = percent > 0
             if single and sign == "~" and correct:
                 raise InterchangeError("partial-credit single choice is not supported", location)
         explained = gift_unescape(feedback[0].strip()) if feedback else ""
@@ -235,7 +238,7 @@ def _gift_choices(body: str, location: str) -> tuple[str, list[tuple[str, bool, 
     return (domain.SINGLE_CHOICE if single else domain.MULTIPLE_CHOICE), choices
 
 
-def _gift_to_question(block: str, notes: list[str], number: int, seen: set[str]) -> dict[str, Any]:
+def _gift_to_question(block: str, notes: list[str], number: int, ids: UniqueIds) -> dict[str, Any]:
     location = f"question {number}"
     title = ""
     text = block.strip()
@@ -259,7 +262,7 @@ def _gift_to_question(block: str, notes: list[str], number: int, seen: set[str])
         inner = inner[:feedback_at]
     inner = inner.strip()
     question: dict[str, Any] = {
-        "id": unique_id(title, number, seen),
+        "id": ids.claim(title, number),
         "prompt": prompt,
         "explanation": explanation or "(no explanation given)",
     }
@@ -296,9 +299,10 @@ def import_gift(text: str, *, slug: str | None = None, title: str | None = None)
     category, blocks = _gift_blocks(text)
     if not blocks:
         raise InterchangeError("no questions found")
-    seen: set[str] = set()
+    check_question_count(len(blocks))
+    ids = UniqueIds()
     questions = [
-        _gift_to_question(block, notes, n, seen) for n, (block, notes) in enumerate(blocks, start=1)
+        _gift_to_question(block, notes, n, ids) for n, (block, notes) in enumerate(blocks, start=1)
     ]
     category_name = (category or "").rstrip("/").rsplit("/", 1)[-1]
     quiz_slug = slug or slugify(category_name) or "imported-quiz"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
-from decimal import Decimal
 from fractions import Fraction
 from html.parser import HTMLParser
 from typing import Any
@@ -18,8 +17,11 @@ from typing import Any
 from service.quizzes import domain
 from service.quizzes.bank_schema import dump_exact, load_quiz
 from service.quizzes.interchange.common import (
+    HUNDRED,
     Exported,
     InterchangeError,
+    UniqueIds,
+    check_question_count,
     check_size,
     choice_dicts,
     flatten,
@@ -33,7 +35,6 @@ from service.quizzes.interchange.common import (
     read_tolerance_note,
     slugify,
     tolerance_note,
-    unique_id,
     weights,
 )
 
@@ -149,20 +150,20 @@ def _xml_text(element: ET.Element | None) -> str:
 
 
 def _xml_fraction(answer: ET.Element, location: str) -> Fraction:
-    try:
-        return Fraction(Decimal(answer.get("fraction", "0")))
-    except ArithmeticError as error:
-        raise InterchangeError("bad answer fraction", location) from error
+    """The answer's grade in percent (Moodle writes 0 to 100, negative for penalties)."""
+    return read_decimal(
+        answer.get("fraction", "0"), location, what="the answer fraction", bound=HUNDRED
+    )
 
 
-def _xml_to_question(element: ET.Element, number: int, seen: set[str]) -> dict[str, Any]:
+def _xml_to_question(element: ET.Element, number: int, ids: UniqueIds) -> dict[str, Any]:
     kind = element.get("type", "")
     name = _xml_text(element.find("name"))
     location = f"question {number}" + (f" ({name})" if name else "")
     notes = [child.text or "" for child in element if child.tag is ET.Comment]
     identifier = (element.findtext("idnumber") or "").strip() or name
     question: dict[str, Any] = {
-        "id": unique_id(identifier, number, seen),
+        "id": ids.claim(identifier, number),
         "prompt": _xml_text(element.find("questiontext")),
         "explanation": _xml_text(element.find("generalfeedback")) or "(no explanation given)",
     }
@@ -233,14 +234,16 @@ def import_moodle_xml(
     category_path, description, category_id = "", "", ""
     questions: list[dict[str, Any]] = []
     shuffles: set[bool] = set()
-    seen: set[str] = set()
-    for element in root.findall("question"):
+    ids = UniqueIds()
+    elements = root.findall("question")
+    check_question_count(sum(element.get("type") != "category" for element in elements))
+    for element in elements:
         if element.get("type") == "category":
             category_path = (element.findtext("category/text") or "").strip()
             description = _xml_text(element.find("info"))
             category_id = (element.findtext("idnumber") or "").strip()
             continue
-        questions.append(_xml_to_question(element, len(questions) + 1, seen))
+        questions.append(_xml_to_question(element, len(questions) + 1, ids))
         shuffle = element.findtext("shuffleanswers")
         if shuffle is not None:
             shuffles.add(shuffle.strip().lower() in ("true", "1"))

@@ -10,6 +10,11 @@ from service.quizzes.interchange import gift, moodle_xml
 from service.quizzes.interchange import json as json_format
 from service.quizzes.interchange.common import InterchangeError
 
+
+class UnsupportedUpload(InterchangeError):
+    """The body's media type is not one the format is sent as (a 415, not a 422)."""
+
+
 Reader = Callable[..., domain.Quiz]  # (text, *, slug, title) -> Quiz
 Writer = Callable[[domain.Quiz, int], str]  # (quiz, example_seed) -> text
 
@@ -19,6 +24,7 @@ class Format:
     name: str
     media_type: str  # what an export is served as
     upload_media_type: str  # what an import is sent as (documented in OpenAPI)
+    also_accepted: tuple[str, ...]  # other media types an import may be sent as
     extension: str  # of the exported file's name
     read: Reader
     write: Writer
@@ -31,6 +37,7 @@ FORMATS: Mapping[str, Format] = {
             "json",
             "application/json",
             "application/json",
+            ("text/plain",),
             "json",
             json_format.import_json,
             lambda quiz, _seed: json_format.export_json(quiz),
@@ -39,6 +46,7 @@ FORMATS: Mapping[str, Format] = {
             "gift",
             "text/plain; charset=utf-8",
             "text/plain",
+            (),
             "gift.txt",
             gift.import_gift,
             gift.export_gift,
@@ -47,6 +55,7 @@ FORMATS: Mapping[str, Format] = {
             "moodle-xml",
             "application/xml",
             "application/xml",
+            ("text/xml", "text/plain"),
             "xml",
             moodle_xml.import_moodle_xml,
             moodle_xml.export_moodle_xml,
@@ -63,6 +72,17 @@ def format_named(name: str) -> Format:
     except KeyError:
         known = ", ".join(FORMATS)
         raise InterchangeError(f"unknown format {name!r} (known: {known})") from None
+
+
+def check_upload_media_type(fmt: str, media_type: str) -> None:
+    """InterchangeError unless `media_type` (the request's, parameters stripped) is one that
+    `fmt` is sent as; UnsupportedUpload says which."""
+    accepted = (format_named(fmt).upload_media_type, *format_named(fmt).also_accepted)
+    if media_type.lower() not in accepted:
+        raise UnsupportedUpload(
+            f"a {fmt} import is sent as {' or '.join(accepted)}, not "
+            f"{media_type or 'a body without Content-Type'}"
+        )
 
 
 def export_quiz(quiz: domain.Quiz, fmt: str, *, example_seed: int = 0) -> str:

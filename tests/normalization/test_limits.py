@@ -1,0 +1,52 @@
+"""Array limits: MAX_ARRAY_ELEMENTS is reachable through .npy under the default body limit, and
+/v1/normalize/compare (five outputs a request) has its own, smaller bound."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from flask import Flask
+
+from service import create_app
+from service.config import Settings
+
+
+def npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_a_float32_npy_of_max_array_elements_fits_the_default_body_limit(app: Flask) -> None:
+    defaults = Settings(database_url="sqlite://", secret_key="s")
+    limit = defaults.max_array_elements
+    body = npy(np.ones((limit // 1000, 1000), dtype=np.float32))
+    assert len(body) <= defaults.max_content_length  # 4,000,000 floats: 16,000,128 bytes
+    assert app.config["MAX_CONTENT_LENGTH"] == defaults.max_content_length
+    client = app.test_client()
+    headers = {"Content-Type": "application/x-npy", "Accept": "application/x-npy"}
+    accepted = client.post("/v1/normalize/layer", data=body, headers=headers)
+    assert accepted.status_code == 200
+    output = np.load(io.BytesIO(accepted.data))
+    assert output.shape == (limit // 1000, 1000)
+    one_more = npy(np.ones(limit + 1, dtype=np.float32))
+    assert len(one_more) <= defaults.max_content_length
+    refused = client.post("/v1/normalize/layer", data=one_more, headers=headers)
+    assert refused.status_code == 422
+    assert f"has {limit + 1} elements" in refused.json["detail"]
+
+
+def test_compare_is_bounded_by_max_compare_elements(settings: Settings) -> None:
+    client = create_app(settings.with_overrides(max_compare_elements=100)).test_client()
+    assert (
+        client.post("/v1/normalize/compare", json={"input": [[1.0] * 10] * 10}).status_code == 200
+    )
+    response = client.post("/v1/normalize/compare", json={"input": [[1.0] * 10] * 11})
+    assert response.status_code == 422
+    problem = response.json
+    assert problem["type"] == "urn:activation-lab:problem:limit-exceeded"
+    assert problem["limit"] == {"name": "MAX_COMPARE_ELEMENTS", "value": 100}
+    assert problem["cost"] == 110
+    assert "MAX_COMPARE_ELEMENTS" in problem["detail"]
+    assert problem["errors"].keys() == {"input"}
