@@ -3,7 +3,8 @@ query string) and `application/x-npz` (named arrays); answers in JSON, .npy or .
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import marshmallow as ma
@@ -11,14 +12,23 @@ from flask import Response, request
 
 from service.errors import NotAcceptable, UnsupportedMediaType
 from service.jsonio import parse_json_body
-from service.normalization.services import ArrayLimits
+from service.normalization.services import MAX_ARRAY_ELEMENTS, ArrayLimits
 from service.numerics.arrays import dump_npy, dump_npz, load_npy, load_npz
-from service.numerics.errors import NumericsError
+from service.numerics.errors import CostLimitExceeded, NumericsError
 
 JSON = "application/json"
 NPY = "application/x-npy"
 NPZ = "application/x-npz"
 NPZ_MEMBERS = ("input", "weight", "bias", "running_mean", "running_var", "grad_output")
+
+
+@contextmanager
+def _limit_named_by_its_setting() -> Iterator[None]:
+    """An array over the element limit names MAX_ARRAY_ELEMENTS, as the README's table does."""
+    try:
+        yield
+    except CostLimitExceeded as exc:
+        raise exc.renamed(MAX_ARRAY_ELEMENTS) from None
 
 
 def read_fields(
@@ -37,10 +47,12 @@ def read_fields(
         fields: dict[str, Any] = body_schema().load(parse_json_body(request.get_data()))
         return fields
     if mimetype == NPY:
-        array = load_npy(request.get_data(), field="input", max_elements=limits.max_elements)
+        with _limit_named_by_its_setting():
+            array = load_npy(request.get_data(), field="input", max_elements=limits.max_elements)
         return {**query, "input": array}
     if mimetype == NPZ:
-        arrays = load_npz(request.get_data(), field="body", max_elements=limits.max_elements)
+        with _limit_named_by_its_setting():
+            arrays = load_npz(request.get_data(), field="body", max_elements=limits.max_elements)
         unknown = sorted(set(arrays) - set(NPZ_MEMBERS))
         if unknown:
             raise NumericsError(

@@ -14,6 +14,7 @@ from service.numerics.arrays import array_from_nested, check_finite, float_dtype
 from service.numerics.errors import CostLimitExceeded, NumericsError
 
 ARRAY_FIELDS = ("weight", "bias", "running_mean", "running_var")
+MAX_ARRAY_ELEMENTS = "MAX_ARRAY_ELEMENTS"  # the setting behind ArrayLimits.max_elements
 
 VARIANT_INFO: dict[str, dict[str, str]] = {
     "batch": {
@@ -58,21 +59,27 @@ def to_array(value: Any, field: str, dtype: str, limits: ArrayLimits) -> np.ndar
     """A submitted array: a nested JSON list, or an ndarray decoded from .npy/.npz."""
     if isinstance(value, np.ndarray):
         if value.size > limits.max_elements:
-            raise NumericsError(
-                f"has {value.size} elements, more than the limit max_elements = "
+            raise CostLimitExceeded(
+                f"has {value.size} elements, more than the limit MAX_ARRAY_ELEMENTS = "
                 f"{limits.max_elements}",
-                field,
+                field=field,
+                limit_name=MAX_ARRAY_ELEMENTS,
+                limit=limits.max_elements,
+                cost=value.size,
             )
         array = value.astype(float_dtype(dtype), copy=False)
         check_finite(array, field)
         return array
-    return array_from_nested(
-        value,
-        field=field,
-        dtype=dtype,
-        max_elements=limits.max_elements,
-        max_depth=limits.max_depth,
-    )
+    try:
+        return array_from_nested(
+            value,
+            field=field,
+            dtype=dtype,
+            max_elements=limits.max_elements,
+            max_depth=limits.max_depth,
+        )
+    except CostLimitExceeded as exc:
+        raise exc.renamed(MAX_ARRAY_ELEMENTS) from None
 
 
 def _input(fields: Mapping[str, Any], dtype: str, limits: ArrayLimits) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import DTypeLike
 
-from service.numerics.errors import NumericsError
+from service.numerics.errors import CostLimitExceeded, NumericsError
 
 DEFAULT_MAX_ELEMENTS: Final = 1 << 20
 DEFAULT_MAX_DEPTH: Final = 8
@@ -28,6 +28,19 @@ MAX_NPY_HEADER_BYTES: Final = 4096
 _NESTED_TYPES: Final = (list, tuple)
 _NUMBER_TYPES: Final = frozenset({int, float})
 _FLOAT_DTYPES: Final = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _too_many(count: int, shape: Sequence[int], max_elements: int, field: str) -> CostLimitExceeded:
+    """An array above max_elements (limit_name "max_elements": a caller renames it to its
+    setting with `CostLimitExceeded.renamed`)."""
+    return CostLimitExceeded(
+        f"has {count} elements (shape {tuple(shape)}), more than the limit "
+        f"max_elements = {max_elements}",
+        field=field,
+        limit_name="max_elements",
+        limit=max_elements,
+        cost=count,
+    )
 
 
 def float_dtype(dtype: DTypeLike, *, field: str = "dtype") -> np.dtype[Any]:
@@ -105,11 +118,7 @@ def array_from_nested(
         node = node[0]
     count = math.prod(shape)
     if count > max_elements:
-        raise NumericsError(
-            f"has {count} elements (shape {tuple(shape)}), more than the limit "
-            f"max_elements = {max_elements}",
-            field,
-        )
+        raise _too_many(count, shape, max_elements, field)
     level: list[Any] = [obj]
     for depth, length in enumerate(shape):
         if not set(map(type, level)) <= set(_NESTED_TYPES) or set(map(len, level)) != {length}:
@@ -202,11 +211,7 @@ def load_npy(
     if count == 0:
         raise NumericsError(f"is empty (shape {tuple(shape)}); at least one number needed", field)
     if count > max_elements:
-        raise NumericsError(
-            f"has {count} elements (shape {tuple(shape)}), more than the limit "
-            f"max_elements = {max_elements}",
-            field,
-        )
+        raise _too_many(count, shape, max_elements, field)
     offset = stream.tell()
     expected = count * stored_dtype.itemsize
     if len(data) - offset != expected:

@@ -26,6 +26,14 @@ class CostLimitExceeded(NumericsError):
         self.limit = limit
         self.cost = cost
 
+    def renamed(self, limit_name: str) -> CostLimitExceeded:
+        """The same refusal naming the setting behind the limit (`max_elements` ->
+        `MAX_ARRAY_ELEMENTS`), in the message too."""
+        message = str(self).replace(self.limit_name, limit_name)
+        return CostLimitExceeded(
+            message, field=self.field, limit_name=limit_name, limit=self.limit, cost=self.cost
+        )
+
 
 class NonFiniteResult(NumericsError):
     """The computation would produce NaN or infinity (for example eps = 0 on a constant group)."""

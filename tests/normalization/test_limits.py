@@ -35,6 +35,29 @@ def test_a_float32_npy_of_max_array_elements_fits_the_default_body_limit(app: Fl
     refused = client.post("/v1/normalize/layer", data=one_more, headers=headers)
     assert refused.status_code == 422
     assert f"has {limit + 1} elements" in refused.json["detail"]
+    assert refused.json["limit"] == {"name": "MAX_ARRAY_ELEMENTS", "value": limit}
+    assert refused.json["cost"] == limit + 1
+
+
+def test_every_array_over_max_array_elements_names_the_setting(settings: Settings) -> None:
+    client = create_app(settings.with_overrides(max_array_elements=10)).test_client()
+    npz = io.BytesIO()
+    np.savez(npz, input=np.ones((2, 3)), weight=np.ones(11))
+    for body, content_type in [
+        (npy(np.ones(11)), "application/x-npy"),
+        (npz.getvalue(), "application/x-npz"),
+        (
+            b'{"input": [[1, 2, 3], [4, 5, 6]], "weight": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}',
+            "application/json",
+        ),
+    ]:
+        response = client.post("/v1/normalize/layer", data=body, content_type=content_type)
+        assert response.status_code == 422, content_type
+        problem = response.json
+        assert problem["type"] == "urn:activation-lab:problem:limit-exceeded"
+        assert problem["limit"] == {"name": "MAX_ARRAY_ELEMENTS", "value": 10}
+        assert problem["cost"] == 11
+        assert "MAX_ARRAY_ELEMENTS = 10" in problem["detail"]
 
 
 def test_compare_is_bounded_by_max_compare_elements(settings: Settings) -> None:
