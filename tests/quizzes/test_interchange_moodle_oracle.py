@@ -2,6 +2,7 @@
 0.3.1 (PyPI, MIT; pinned in the `test` extra). The quizzes are exported over HTTP
 (`GET /v1/quizzes/{slug}/export?format=moodle-xml`) from a database seeded with the bank, and the
 expectations come from the bank's own questions (the export's example instance, seed 0).
+Every fraction it reads must also be one of the grades Moodle's import accepts.
 
 What the library reads: `multichoice` questions (name, question text, defaultgrade, penalty,
 single, shuffleanswers, answernumbering, general feedback) and each <answer>'s `fraction`, text
@@ -161,3 +162,26 @@ def _check_numerical(
     # No misconception falls inside the correct answer's interval (first match would hide it).
     low, high = values[0] - tolerances[0], values[0] + tolerances[0]
     assert all(not low <= v <= high for v in values[1:])
+
+
+# The grades Moodle's question editor offers (question_bank::fraction_options_full): 0, ±1 and
+# ± each of 9/10, 5/6, 4/5, 3/4, 7/10, 2/3, 3/5, 1/2, 2/5, 1/3, 3/10, 1/4, 1/5, 1/6, 1/7, 1/8,
+# 1/9, 1/10, 1/20. Its XML import matches every answer's fraction to one of them (within 1e-7)
+# and, by default, refuses the question when one does not match.
+_GRADES = [0, 1, 9 / 10, 5 / 6, 4 / 5, 3 / 4, 7 / 10, 2 / 3, 3 / 5, 1 / 2, 2 / 5, 1 / 3, 3 / 10]
+_GRADES += [1 / 4, 1 / 5, 1 / 6, 1 / 7, 1 / 8, 1 / 9, 1 / 10, 1 / 20]
+MOODLE_GRADES = sorted({sign * grade for grade in _GRADES for sign in (1, -1)})
+
+
+@all_backends
+@pytest.mark.parametrize("slug", sorted(BANK))
+def test_every_fraction_is_a_grade_moodle_accepts(
+    app: Flask, client: FlaskClient, slug: str
+) -> None:
+    text = _exported_xml(app, client, slug)
+    read = [o.score_fraction for q in moodle.parse_string(text)["multichoice"] for o in q.options]
+    answers = ET.fromstring(text).iter("answer")
+    read += [moodle._parse_option(answer).score_fraction for answer in answers]
+    assert len(read) > len(_items(slug))
+    for fraction in read:
+        assert min(abs(fraction / 100 - grade) for grade in MOODLE_GRADES) < 1e-7, fraction
