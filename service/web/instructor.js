@@ -123,6 +123,29 @@ function renderRoster(view, token) {
   $('not-started').replaceChildren(...waiting);
 }
 
+/** A cell listing `{id: count}` as "id: count" items (data-kind/data-id for tests), or "—". */
+function countsCell(row, counts, kind) {
+  const entries = Object.entries(counts || {});
+  const td = cell(row, entries.length ? '' : '—');
+  if (!entries.length) return td;
+  const list = document.createElement('ul');
+  list.className = `counts counts-${kind}`;
+  list.append(...entries.map(([id, count]) => {
+    const item = document.createElement('li');
+    item.dataset.kind = kind;
+    item.dataset.id = id;
+    const name = document.createElement('span');
+    name.textContent = `${id}: `;
+    const number = document.createElement('span');
+    number.className = 'count';
+    number.textContent = String(count);
+    item.append(name, number);
+    return item;
+  }));
+  td.append(list);
+  return td;
+}
+
 function renderAnalysis(view) {
   const rows = view.analytics.questions.map((question, index) => {
     const row = document.createElement('tr');
@@ -133,6 +156,8 @@ function renderAnalysis(view) {
     cell(row, String(question.attempts), 'number');
     cell(row, percent(question.facility_index), 'number');
     cell(row, percent(question.discrimination_index), 'number');
+    countsCell(row, question.choices, 'choice');
+    countsCell(row, question.misconceptions, 'misconception');
     cell(row, Object.values(question.reasons)[0] || '');
     return row;
   });

@@ -169,7 +169,9 @@ def _launch(page: Any, live_server: LiveServer, lms: Lms, **authorize: Any) -> t
     return f'<form method="post" action="{action}">{fields}<button>Go</button></form>', form
 
 
-def _learner_submits(page: Any, live_server: LiveServer, lms: Lms, user_id: str) -> None:
+def _learner_submits(
+    page: Any, live_server: LiveServer, lms: Lms, user_id: str, answers: Any = None
+) -> None:
     """A learner's launch (its redirect read, not followed) and a submitted attempt."""
     _, form = _launch(page, live_server, lms, user_id=user_id, name=user_id.title())
     response = page.request.post(
@@ -185,7 +187,7 @@ def _learner_submits(page: Any, live_server: LiveServer, lms: Lms, user_id: str)
     )
     assert status in (200, 201), attempt
     status, _ = live_server.api(
-        "POST", f"/v1/attempts/{attempt['id']}/submission", {"answers": {}}, bearer
+        "POST", f"/v1/attempts/{attempt['id']}/submission", {"answers": answers or {}}, bearer
     )
     assert status == 200
 
@@ -196,7 +198,8 @@ def test_an_instructor_launch_shows_the_class_from_the_lms_roster(
     lms.set_member("teacher-e2e", "Ada Lovelace", INSTRUCTOR_ROLES)
     lms.set_member("learner-e2e-a", "Alan Turing", LEARNER_ROLES)
     lms.set_member("learner-e2e-b", "Barbara Liskov", LEARNER_ROLES)
-    _learner_submits(page, live_server, lms, "learner-e2e-a")
+    # Option b of q1-bn-axes is the distractor that the "per-example-statistics" mistake explains.
+    _learner_submits(page, live_server, lms, "learner-e2e-a", {"q1-bn-axes": "b"})
 
     body, _ = _launch(page, live_server, lms, user_id="teacher-e2e", roles=INSTRUCTOR_ROLES)
     page.route(lms.auth_url, lambda route: route.fulfill(content_type="text/html", body=body))
@@ -207,6 +210,21 @@ def test_an_instructor_launch_shows_the_class_from_the_lms_roster(
     names = page.locator("#roster-table tbody th").all_inner_texts()
     assert {"Ada Lovelace", "Alan Turing", "Barbara Liskov"} <= set(names)
     assert "Barbara Liskov" in page.inner_text("#not-started")
+    # The item analysis shows the API's choice and mistake counts for q1-bn-axes.
+    token = page.evaluate("sessionStorage.getItem('activation-lab.instructor')")
+    bearer = {"Authorization": f"Bearer {token}"}
+    status, view = live_server.api("GET", "/v1/lti/instructor/class", None, bearer)
+    assert status == 200, view
+    (q1,) = [q for q in view["analytics"]["questions"] if q["id"] == "q1-bn-axes"]
+    assert q1["choices"]["b"] == 1
+    assert q1["misconceptions"]["per-example-statistics"] == 1
+    row = page.locator("#analysis-table tbody tr", has_text="q1-bn-axes")
+    shown_choice = row.locator('li[data-kind="choice"][data-id="b"]')
+    assert shown_choice.inner_text() == f"b: {q1['choices']['b']}"
+    shown_mistake = row.locator('li[data-kind="misconception"][data-id="per-example-statistics"]')
+    expected = q1["misconceptions"]["per-example-statistics"]
+    assert shown_mistake.inner_text() == f"per-example-statistics: {expected}"
+    assert row.locator('li[data-kind="choice"]').count() == len(q1["choices"])
     page.screenshot(path=screenshots / "lti-instructor-class.png", full_page=True)
     assert_no_axe_violations(page, state="instructor class after a real launch")
 
