@@ -35,7 +35,7 @@ REQUESTS: list[dict[str, Any]] = [
 CHILD = """
 import json, resource, sys, time, tracemalloc
 from service.config import Settings
-from service.numerics.monte_carlo import monte_carlo_cost
+from service.numerics.monte_carlo_cost import monte_carlo_cost
 from service.numerics.network import build_network_spec
 from service.simulations import services
 from service.simulations.services import SPEC_FIELDS

@@ -34,7 +34,8 @@ import numpy as np
 from service.numerics.activations import FloatArray
 from service.numerics.budget import SimulationCost
 from service.numerics.gaussian import GaussianMoments, gaussian_moments, log10_second_moment
-from service.numerics.monte_carlo import monte_carlo_cost, monte_carlo_propagation
+from service.numerics.monte_carlo import monte_carlo_propagation
+from service.numerics.monte_carlo_cost import monte_carlo_cost
 from service.numerics.network import (
     NORM_EPS,
     LayerStats,

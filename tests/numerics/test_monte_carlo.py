@@ -21,16 +21,14 @@ from service.numerics.errors import (
     NonFiniteResult,
     NumericsError,
 )
-from service.numerics.monte_carlo import (
+from service.numerics.monte_carlo import _Histogram, _normalize, _normalize_backward
+from service.numerics.monte_carlo_cost import (
     DRAW_WORK,
     ELEMENTWISE_WORK,
     FORWARD_ARRAYS,
     LAYER_BYTES,
     LAYER_WORK,
     MAX_MONTE_CARLO_DEPTH,
-    _Histogram,
-    _normalize,
-    _normalize_backward,
     monte_carlo_cost,
 )
 from service.numerics.network import NORM_EPS, NetworkSpec, PropagationResult, build_network_spec
