@@ -69,7 +69,7 @@ def simulation_states(page: Any) -> Iterator[str]:
     # Refused by the API (422): its problem details, next to the control they name.
     page.fill("#width", "4096")
     page.fill("#batch-size", "4096")
-    page.locator("#batch-size-error").filter(has_text="687,194,767,360").wait_for()
+    page.locator("#batch-size-error").filter(has_text="MAX_SIMULATION_WORK").wait_for()
     yield "simulation-refused"
 
 
