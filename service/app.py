@@ -5,10 +5,7 @@ implementation."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, Request, request
-from flask.sessions import SessionInterface, SessionMixin
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.api import configure_api
@@ -52,26 +49,12 @@ from service.xapi.routes import blp as xapi_blp
 from service.xapi.subscribers import StatementRecorder
 
 
-class NoCookieSession(SessionInterface):
-    """Flask's signed-cookie session is not used (the LTI flow keeps its state in the shared
-    store), so no request parses a session cookie or builds a signer for it: ~40 µs of CPU a
-    request, 16-20% of a cached GET /v1/quizzes/{slug} in process (bench/notes.md, sixth round).
-    Writing to `flask.session` fails loudly (it is a null session)."""
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        return None
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Any) -> None:
-        return None
-
-
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app. Without `settings`, they are read from the environment."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
 
     app = Flask(__name__, static_folder=None)
-    app.session_interface = NoCookieSession()
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
