@@ -3,13 +3,14 @@ a goal row by more than that row's noise. Each optimization is measured with and
 the goal row it serves, in one invocation: the service and `bench.variants` servers (the service
 without one optimization each) under the same load, rounds interleaved.
 
-- quiz flow, SQLite WAL and PostgreSQL, 32 clients: without `no-cookie-session`, `answers`
-  (the quiz goal row's figure is throughput, so its time a request 1 / throughput);
-- GET /v1/quizzes/{slug}, SQLite, 32 clients: without `no-cookie-session`;
+- quiz flow, SQLite WAL and PostgreSQL, 32 clients: without `answers` (the quiz goal row's
+  figure is throughput, so its time a request 1 / throughput);
+- GET /v1/quizzes/{slug}, SQLite, 32 clients: without each name in GET (none left);
 - analytic 10,000 layers cold, sequential: without `row-splicing`.
 
 bench/notes.md (sixth round) keeps the figures of the optimizations this measured and that were
-removed since (schema instances kept, the analytic answer cache, the per-seed instances cache).
+removed since (schema instances kept, the cookie-less session, the analytic answer cache, the
+per-seed instances cache).
 Read the server CPU a request first: on a loaded machine throughput noise hides changes under
 ~20% (bench/notes.md, sixth round).
 """
@@ -23,8 +24,8 @@ from bench.quizzes import CLIENTS, Target, get_quiz_flow, measure, postgres_data
 from bench.server import Server, serving
 from bench.stats import interleave, median, pair_ratio
 
-FLOW = ("no-cookie-session", "answers")
-GET = ("no-cookie-session",)
+FLOW = ("answers",)
+GET: tuple[str, ...] = ()  # the cookie-less session was measured here, then removed
 ANALYTIC = ("row-splicing",)
 
 
@@ -74,7 +75,7 @@ def _flow_rows(context: Context, table: Table, database: str, backend: str) -> N
             rounds=context.reps(5, 2),
             seconds=context.reps(3.0, 1.5),
         )
-        if backend.startswith("SQLite"):
+        if GET and backend.startswith("SQLite"):
             targets = [Target("service", service, get_quiz_flow())]
             targets += [Target(f"without {n}", variants[n], get_quiz_flow()) for n in GET]
             gets = measure(

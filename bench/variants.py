@@ -3,7 +3,6 @@ readability rule (bench/notes.md): `BENCH_WITHOUT` names what to leave out (comm
 and `create_app()` builds the service as it would be without it. Served by the same
 gunicorn.conf.py beside the unchanged service, so both run interleaved in one invocation.
 
-- `no-cookie-session`: Flask's default signed-cookie session interface;
 - `answers`: the quiz read model without its generated-answers cache (a disabled cache);
 - `row-splicing`: the analytic answer written as one dict per layer by `jsonio.dumps_bytes`
   (what `rendering.json_rows` produces byte for byte) instead of spliced column texts.
@@ -16,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-KNOWN = ("no-cookie-session", "answers", "row-splicing")
+KNOWN = ("answers", "row-splicing")
 
 
 def plain_analytic_body(columns: Any) -> bytes:
@@ -79,10 +78,6 @@ def create_app() -> Flask:
     from service.caching import Cache
 
     app = create_service()
-    if "no-cookie-session" in without:
-        from flask.sessions import SecureCookieSessionInterface
-
-        app.session_interface = SecureCookieSessionInterface()
     model = app.extensions["quiz_read_model"]
     if "answers" in without:
         model.answers = Cache(1, enabled=False)
