@@ -3,13 +3,16 @@ a goal row by more than that row's noise. Each optimization is measured with and
 the goal row it serves, in one invocation: the service and `bench.variants` servers (the service
 without one optimization each) under the same load, rounds interleaved.
 
-- quiz flow, SQLite WAL and PostgreSQL, 32 clients: without `answers` (the quiz goal
-  row's figure is throughput, so its time a request 1 / throughput);
+- quiz flow, SQLite WAL and PostgreSQL, 32 clients: without `answers` (the quiz goal row's
+  figure is throughput, so its time a request 1 / throughput);
+- GET /v1/quizzes/{slug}, SQLite, 32 clients: without each name in GET (none left);
 - analytic 10,000 layers cold, sequential: without `row-splicing`.
 
 bench/notes.md (sixth round) keeps the figures of the optimizations this measured and that were
 removed since (schema instances kept, the cookie-less session, the analytic answer cache, the
 per-seed instances cache).
+Read the server CPU a request first: on a loaded machine throughput noise hides changes under
+~20% (bench/notes.md, sixth round).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from __future__ import annotations
 from bench.client import Http, LoadResult
 from bench.common import Context, Table, prepare_database, sqlite_url
 from bench.propagation import ANALYTIC_DEPTH, cold_analytic
-from bench.quizzes import CLIENTS, Target, measure, postgres_database, quiz_flow
+from bench.quizzes import CLIENTS, Target, get_quiz_flow, measure, postgres_database, quiz_flow
 from bench.server import Server, serving
 from bench.stats import interleave, median, pair_ratio
 
 FLOW = ("answers",)
+GET: tuple[str, ...] = ()  # the cookie-less session was measured here, then removed
 ANALYTIC = ("row-splicing",)
 
 
@@ -71,6 +75,18 @@ def _flow_rows(context: Context, table: Table, database: str, backend: str) -> N
             rounds=context.reps(5, 2),
             seconds=context.reps(3.0, 1.5),
         )
+        if GET and backend.startswith("SQLite"):
+            targets = [Target("service", service, get_quiz_flow())]
+            targets += [Target(f"without {n}", variants[n], get_quiz_flow()) for n in GET]
+            gets = measure(
+                context,
+                targets,
+                clients=CLIENTS,
+                rounds=context.reps(5, 2),
+                seconds=context.reps(3.0, 1.5),
+            )
+            for name in GET:
+                _load_row(table, f"GET quiz, {backend}", gets, f"without {name}", "service")
     for name in FLOW:
         _load_row(table, f"quiz flow, {backend}", results, f"without {name}", "service")
 
