@@ -280,3 +280,18 @@ export function uuid() {
   const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+/** Marks each invalid visible input of `form` next to itself and returns them as one ApiError
+ * ("Check the settings" with `detail`), or null when every input is valid. */
+export function invalidSettings(form, detail) {
+  const invalid = [...form.querySelectorAll('input')].filter((input) => !input.disabled
+    && !input.closest('[hidden]') && !input.checkValidity());
+  clearFieldErrors(form);
+  if (!invalid.length) return null;
+  invalid.forEach((input) => setFieldError(input, input.validationMessage));
+  return new ApiError({
+    title: 'Check the settings',
+    detail,
+    errors: Object.fromEntries(invalid.map((input) => [input.name, [input.validationMessage]])),
+  });
+}

@@ -14,6 +14,17 @@ const NORM_LABELS = { batch: 'batch norm', group: 'group norm', layer: 'layer no
 const NORM_MARKERS = { batch: 'circle', group: 'square', layer: 'circle', none: 'square', rms: 'circle' };
 
 /** "2, 4, 8" -> [2, 4, 8]; throws Error naming the bad entry. */
+/** The batch sizes typed in `control`, or null after saying what is wrong next to it. */
+function readSizes(control, errorRegion) {
+  try {
+    return parseSizes(control.value);
+  } catch (err) {
+    setFieldError(control, err.message);
+    showProblem(errorRegion, new ApiError({ title: 'Cannot read the batch sizes', detail: err.message }));
+    return null;
+  }
+}
+
 function parseSizes(text) {
   const parts = text.split(/[\s,;]+/).filter(Boolean);
   if (!parts.length) throw new Error('Enter at least one batch size.');
@@ -131,14 +142,8 @@ function initNoise() {
   const run = async () => {
     clearProblem(errorRegion);
     clearFieldErrors(form);
-    let sizes;
-    try {
-      sizes = parseSizes(controls.batch_sizes.value);
-    } catch (err) {
-      setFieldError(controls.batch_sizes, err.message);
-      showProblem(errorRegion, new ApiError({ title: 'Cannot read the batch sizes', detail: err.message }));
-      return;
-    }
+    const sizes = readSizes(controls.batch_sizes, errorRegion);
+    if (!sizes) return;
     const body = {
       variant: controls.variant.value,
       batch_sizes: sizes,
@@ -225,14 +230,8 @@ function initSweep() {
     event.preventDefault();
     clearProblem(errorRegion);
     clearFieldErrors(form);
-    let sizes;
-    try {
-      sizes = parseSizes(controls.batch_sizes.value);
-    } catch (err) {
-      setFieldError(controls.batch_sizes, err.message);
-      showProblem(errorRegion, new ApiError({ title: 'Cannot read the batch sizes', detail: err.message }));
-      return;
-    }
+    const sizes = readSizes(controls.batch_sizes, errorRegion);
+    if (!sizes) return;
     const body = {
       batch_sizes: sizes,
       epochs: Number(controls.epochs.value),
@@ -290,14 +289,8 @@ function initModes() {
     event.preventDefault();
     clearProblem(errorRegion);
     clearFieldErrors(form);
-    let sizes;
-    try {
-      sizes = parseSizes(controls.batch_sizes.value);
-    } catch (err) {
-      setFieldError(controls.batch_sizes, err.message);
-      showProblem(errorRegion, new ApiError({ title: 'Cannot read the batch sizes', detail: err.message }));
-      return;
-    }
+    const sizes = readSizes(controls.batch_sizes, errorRegion);
+    if (!sizes) return;
     const body = { batch_sizes: sizes, momenta: [Number(controls.momenta.value)], scale_learning_rate: true };
     const button = $('modes-run');
     button.disabled = true;

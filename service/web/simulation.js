@@ -1,7 +1,7 @@
 // The simulation tab: controls -> debounced POST /v1/simulations/propagation -> chart, regime, histograms.
 
 import {
-  ApiError, clearFieldErrors, clearProblem, isAbort, labelText, request, setFieldError, showProblem,
+  ApiError, clearProblem, invalidSettings, isAbort, labelText, request, setFieldError, showProblem,
 } from './api.js';
 import { drawVarianceChart, histogramFigure } from './chart.js';
 import { formatNumber, formatPercent, formatPow10, safeLog10 } from './format.js';
@@ -149,19 +149,8 @@ export function initSimulation() {
   }
 
   function readBody() {
-    const invalid = [...form.querySelectorAll('input')].filter((input) => !input.disabled
-      && !input.closest('[hidden]') && !input.checkValidity());
-    clearFieldErrors(form);
-    if (invalid.length) {
-      invalid.forEach((input) => setFieldError(input, input.validationMessage));
-      return {
-        error: new ApiError({
-          title: 'Check the settings',
-          detail: 'Nothing was computed: fix the marked fields.',
-          errors: Object.fromEntries(invalid.map((input) => [input.name, [input.validationMessage]])),
-        }),
-      };
-    }
+    const error = invalidSettings(form, 'Nothing was computed: fix the marked fields.');
+    if (error) return { error };
     const num = (id) => Number($(id).value);
     const mode = $('mode').value;
     const body = {

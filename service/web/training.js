@@ -1,7 +1,7 @@
 // The training tab: settings -> POST /v1/simulations/training as server-sent events -> live views.
 
 import {
-  ApiError, clearFieldErrors, clearProblem, isAbort, labelText, revealProblem, setFieldError, showProblem,
+  ApiError, clearProblem, invalidSettings, isAbort, labelText, revealProblem, setFieldError, showProblem,
 } from './api.js';
 import { formatPercent } from './format.js';
 import { scrollableByKeyboard } from './scroll.js';
@@ -88,19 +88,8 @@ export function initTraining() {
   }
 
   function readBody() {
-    const invalid = [...form.querySelectorAll('input')].filter((input) => !input.disabled
-      && !input.closest('[hidden]') && !input.checkValidity());
-    clearFieldErrors(form);
-    if (invalid.length) {
-      invalid.forEach((input) => setFieldError(input, input.validationMessage));
-      return {
-        error: new ApiError({
-          title: 'Check the settings',
-          detail: 'Training did not start: fix the marked fields.',
-          errors: Object.fromEntries(invalid.map((input) => [input.name, [input.validationMessage]])),
-        }),
-      };
-    }
+    const error = invalidSettings(form, 'Training did not start: fix the marked fields.');
+    if (error) return { error };
     const num = (id) => Number($(id).value);
     const optimizer = { name: $('train-optimizer').value, learning_rate: num('train-learning-rate') };
     if (optimizer.name === 'sgd') optimizer.momentum = num('train-momentum');
