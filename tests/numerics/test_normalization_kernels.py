@@ -102,6 +102,17 @@ def test_long_groups_equal_the_reference(
     _compare(variant, x, dtype, **params)
 
 
+@pytest.mark.parametrize("width", [8, 64, 512, 3000])
+def test_a_shift_sampled_far_from_the_mean_keeps_the_digits(width: int) -> None:
+    # A one-row block's shift is the mean of its first eighth: here that eighth sits apart from
+    # the rest (the worst case the bound allows is sqrt(7)·σ away), at a float64 offset of 1e8.
+    rng = np.random.default_rng(12)
+    x = 1e8 + rng.standard_normal((4, width))
+    x[:, : -(-min(width, 2048) // 8)] += 5.0
+    _compare("layer", x, np.float64, normalized_shape=[width])
+    _compare("group", x.reshape(4, 1, width), np.float64, num_groups=1)
+
+
 def _torch_case(variant: str, x: np.ndarray, dtype: Any) -> tuple[dict[str, Any], Any]:
     params = make_params(variant, x, affine=True, running=False)
     params["eps"] = 1e-5

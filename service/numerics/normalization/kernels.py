@@ -8,12 +8,13 @@ period C; instance: segment S, period C; group: segment S, period G; layer and r
 period 1, so p = k).
 
 Statistics are accumulated in float64 over blocks of at most BLOCK values, which stay in L1:
-per block the corrected two-pass formula (m̃ = Σx/n, d = x - m̃, mean = m̃ + Σd/n,
-M2 = Σd² - (Σd)²/n); blocks are merged with Chan et al.'s update (δ = m_b - m,
-m += δ·n_b/n, M2 += M2_b + δ²·n_a·n_b/n). A group is read once for its statistics and once
-more to normalize it (from cache when the group fits there). The forward pass normalizes in the
-input's dtype (see `_centering`), the backward pass in float64; outputs are written in the
-input's dtype. Runs of consecutive groups go to the threads (`prange`).
+per block the corrected two-pass formula (m̃ = Σx/n, or the mean of the first 1/SAMPLE of a
+one-row block; d = x - m̃, mean = m̃ + Σd/n, M2 = Σd² - (Σd)²/n); blocks are merged with
+Chan et al.'s update (δ = m_b - m, m += δ·n_b/n, M2 += M2_b + δ²·n_a·n_b/n). A group is read
+once for its statistics and once more to normalize it (from cache when the group fits there).
+The forward pass normalizes in the input's dtype (see `_centering`), the backward pass in
+float64; outputs are written in the input's dtype. Runs of consecutive groups go to the threads
+(`prange`).
 
 Inner loops run over 1-D C-contiguous views from index 0 (`for k in range(view.size)`): with
 a loop starting at an unknown index, numba's negative-index wraparound stops vectorization (4x
@@ -38,6 +39,8 @@ numba.config.THREADING_LAYER = _runtime.LAYER  # type: ignore[attr-defined]
 # Values per statistics block: 2,048 float32 or float64 values (8-16 KB) stay in L1 between the
 # block's two passes.
 BLOCK = 2048
+# A one-row block's shift is the mean of its first 1/SAMPLE values (see `_block_moments`).
+SAMPLE = 8
 # Reordering sums lets LLVM vectorize the reductions. No flag that assumes finite values (NaN
 # and infinity must reach the checks), no approximate division, and no "nsz": with reassoc and
 # nsz together LLVM rewrites (x - shift) - offset as x - (shift + offset), which loses the
@@ -72,13 +75,25 @@ def _block_moments(
     x: np.ndarray, b: int, a0: int, a1: int, k0: int, k1: int
 ) -> tuple[float, float, float, float]:
     """(n, m̃, Σd/n, M2) of x[a0:a1, b, k0:k1] by the corrected two-pass formula, in float64:
-    the mean is m̃ + Σd/n."""
+    the mean is m̃ + Σd/n.
+
+    In a block of one row, m̃ is the mean of its first m = ceil(n/SAMPLE) values, not of all:
+    |m̃ - mean| <= σ·sqrt(n/m - 1) (Cauchy-Schwarz), so Σd² - (Σd)²/n cancels at most a
+    factor n/m <= SAMPLE of float64's digits, and the first pass reads 1/SAMPLE of the row.
+    (Blocks of several strided rows read them all: there the first pass brings them into L1.)
+    """
     n = float((a1 - a0) * (k1 - k0))
     total = 0.0
-    for a in range(a0, a1):
-        total += _sum(x[a, b, k0:k1])
+    sample = n
+    if a1 - a0 == 1:
+        sampled = -(-(k1 - k0) // SAMPLE)
+        total = _sum(x[a0, b, k0 : k0 + sampled])
+        sample = float(sampled)
+    else:
+        for a in range(a0, a1):
+            total += _sum(x[a, b, k0:k1])
     inverse = 1.0 / n
-    shift = total * inverse
+    shift = total / sample
     d1 = 0.0
     d2 = 0.0
     for a in range(a0, a1):
