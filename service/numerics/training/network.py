@@ -145,6 +145,20 @@ def activation_gradient(architecture: Architecture, trace: LayerTrace) -> FloatA
     return activation_derivative(architecture.activation, trace.z, architecture.negative_slope)
 
 
+def _evaluation_batch_norm(
+    h: FloatArray, layer: LayerParams, running: RunningStats, eps: float
+) -> FloatArray:
+    """z of a batch-normalized layer in evaluation mode. With running statistics batch norm is
+    affine per unit, so it is folded into the product: z = h @ (W·f) + (β - μ·f) with
+    f = γ/√(σ² + eps), one pass over z instead of four (equal up to rounding)."""
+    assert layer.scale is not None
+    assert layer.shift is not None
+    factor = layer.scale / np.sqrt(running.var + eps)
+    z = h @ (layer.weight * factor)
+    z += layer.shift - running.mean * factor
+    return z
+
+
 def forward(
     architecture: Architecture,
     params: list[LayerParams],
@@ -162,11 +176,17 @@ def forward(
     h = x
     for index in range(architecture.hidden_layers):
         layer = params[index]
+        cache = None
+        noise_scale = None
+        if kind == "batch" and not training:
+            assert running is not None
+            z = _evaluation_batch_norm(h, layer, running[index], architecture.eps)
+            layers.append(LayerTrace(h, z, activate(architecture, z)))
+            h = layers[-1].out
+            continue
         a = h @ layer.weight
         if layer.bias is not None:
             a += layer.bias
-        cache = None
-        noise_scale = None
         if kind is None:
             z = a
         else:
