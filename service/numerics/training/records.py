@@ -80,8 +80,9 @@ class StepRecord:
 
     batch_losses: the minibatch loss of every step since the previous record (steps
     first_step … step; at step 0 empty); None where the loss was not finite (the diverging
-    step). train_*/test_*: mean cross-entropy and accuracy over the whole training / test
-    split in evaluation mode (running statistics, no noise). diverged: this record closes a
+    step). train_*: mean cross-entropy and accuracy over the probe rows (a fixed sample of the
+    training split), test_*: over the whole test split, both in evaluation mode (running
+    statistics, no noise). diverged: this record closes a
     run whose loss stopped being finite at `step`.
     """
 
