@@ -1,4 +1,5 @@
-"""Compile the normalization kernels once, before anyone waits for them.
+"""Compile the numba kernels once, before anyone waits for them: the normalization kernels and
+the training's (service.numerics.training.kernels).
 
 `python -m service.numerics.normalization.warmup` compiles every kernel signature into numba's
 on-disk cache (NUMBA_CACHE_DIR, default __pycache__ beside kernels.py) and prints how long it
@@ -16,8 +17,10 @@ def warm_up() -> float:
     """Compile or load every kernel and start numba's thread pool; returns the seconds taken."""
     started = time.perf_counter()
     from service.numerics.normalization import fused
+    from service.numerics.training import kernels as training_kernels
 
     fused.warm_up()
+    training_kernels.warm_up()
     return time.perf_counter() - started
 
 
@@ -26,7 +29,7 @@ def main() -> None:
 
     seconds = warm_up()
     print(
-        f"normalization kernels ready in {seconds:.2f} s "
+        f"numba kernels (normalization, training) ready in {seconds:.2f} s "
         f"(threading layer {numba.threading_layer()}, {numba.get_num_threads()} threads)"
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.numerics.activations import FloatArray
+from service.numerics.training import kernels
 from service.numerics.training.records import PERCENTILES, SATURATION_THRESHOLDS
 
 NOT_FINITE = "not finite: the values overflowed"
@@ -47,12 +48,21 @@ def percentiles_of_sorted(values: FloatArray) -> tuple[float, ...]:
     return tuple(_lerp(values[lower], values[upper], weight).tolist())
 
 
+def layer_percentiles(values: FloatArray) -> tuple[float, ...]:
+    """PERCENTILES of a finite 1-D array (= percentiles_of_sorted(np.sort(values)))."""
+    lower, upper, weight = _positions(values.size)
+    ranks = np.unique(np.concatenate([lower, upper]))
+    found = kernels.order_statistics(values, ranks)
+    low, high = found[np.searchsorted(ranks, lower)], found[np.searchsorted(ranks, upper)]
+    return tuple(_lerp(low, high, weight).tolist())
+
+
 def histogram(
     ascending: FloatArray, bins: int, value_range: tuple[float, float]
 ) -> tuple[tuple[int, ...], int, int]:
-    """(counts, below, above) of an ascending 1-D array: counts in the bins [e_k, e_k+1) with
-    e = linspace(low, high, bins + 1), the last bin closed (as numpy.histogram with `range`);
-    below / above count the values < low and > high."""
+    """(counts, below, above) of an ascending 1-D array (the reference for kernels.layer_counts):
+    counts in the bins [e_k, e_k+1) with e = linspace(low, high, bins + 1), the last bin closed
+    (as numpy.histogram with `range`); below / above count the values < low and > high."""
     low, high = value_range
     edges = np.linspace(low, high, bins + 1)
     positions = np.searchsorted(ascending, edges, side="left")
@@ -89,25 +99,28 @@ def distribution(
     reasons: dict[str, str],
 ) -> Distribution:
     """The statistics of z (probe rows, units), the input of the nonlinearity; `previous` holds
-    z's sorted columns at the last logged step (None at step 0). Two sorts: of all values (the
-    layer's percentiles, histogram, saturation by binary search) and of each column (the
-    tracked unit's percentiles, the Wasserstein distance)."""
-    ascending = np.sort(z, axis=None)
-    counts, below, above = histogram(ascending, bins, value_range)
-    if not (math.isfinite(ascending[0]) and math.isfinite(ascending[-1])):  # NaN sorts last
+    z's sorted columns at the last logged step (None at step 0). The layer's histogram,
+    saturation and percentiles come from the kernels (one counting pass and a bucket select,
+    equal to `histogram` and `percentiles_of_sorted` on the sorted values); the columns are
+    sorted (the tracked unit's percentiles, the Wasserstein distance)."""
+    values = np.ascontiguousarray(z).reshape(-1)
+    low, high = value_range
+    threshold = SATURATION_THRESHOLDS.get(activation)
+    found = kernels.layer_counts(
+        values, np.linspace(low, high, bins + 1), math.inf if threshold is None else threshold
+    )
+    counts, below, above = tuple(found[0].tolist()), int(found[1]), int(found[2])
+    if not found[4]:
         for name in ("mean", "variance", "unit_percentiles", "layer_percentiles",
                      "saturated_fraction", "distribution_shift"):  # fmt: skip
             reasons[name] = NOT_FINITE
         none = (None,) * len(PERCENTILES)
         return Distribution(None, None, none, none, None, counts, below, above, None, None)
     saturated: float | None = None
-    threshold = SATURATION_THRESHOLDS.get(activation)
     if threshold is None:
         reasons["saturated_fraction"] = "defined for sigmoid and tanh only"
     else:
-        inside = np.searchsorted(ascending, [-threshold, threshold], side="right")
-        inside[1] = np.searchsorted(ascending, threshold, side="left")
-        saturated = float(len(ascending) - (inside[1] - inside[0])) / len(ascending)
+        saturated = found[3] / values.size
     sorted_columns = np.sort(z, axis=0)
     shift: float | None = None
     if previous is None:
@@ -120,7 +133,7 @@ def distribution(
         mean=finite_or_none(float(np.mean(z)), "mean", reasons),
         variance=finite_or_none(float(np.var(z)), "variance", reasons),
         unit_percentiles=percentiles_of_sorted(sorted_columns[:, tracked_unit]),
-        layer_percentiles=percentiles_of_sorted(ascending),
+        layer_percentiles=layer_percentiles(values),
         saturated_fraction=saturated,
         histogram=counts,
         below_range=below,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.numerics.activations import FloatArray, activation_derivative, apply_activation
-from service.numerics.training.norms import NormCache, RunningStats, norm_backward, norm_forward
+from service.numerics.training.norms import NormCache, RunningStats, normalize, normalize_backward
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def forward(
             z = a
         else:
             assert layer.scale is not None
-            z, cache = norm_forward(
+            z, cache = normalize(
                 kind,
                 a,
                 layer.scale,
@@ -277,7 +277,7 @@ def backward(
             assert cache.norm is not None
             if cache.noise_scale is not None:
                 grad_z *= cache.noise_scale
-            grad_a = norm_backward(
+            grad_a = normalize_backward(
                 kind,
                 grad_z,
                 cache.norm,

@@ -21,7 +21,9 @@ statistic:
 
 These are the formulas of service.numerics.normalization (tests check one against the other);
 this module keeps x̂ and rstd from the forward so the backward does not recompute them, and skips
-the argument checks, which the spec did once.
+the argument checks, which the spec did once. `norm_forward` and `norm_backward` are numpy for
+every kind; `normalize` and `normalize_backward`, which the network calls, send batch norm with
+batch statistics to the fused kernels (kernels.py; the numpy code is their reference).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.numerics.activations import FloatArray
+from service.numerics.training import kernels
 
 NORM_KINDS = ("batch", "layer", "group", "rms")
 
@@ -105,6 +108,33 @@ def norm_forward(
     return _affine(x_hat, scale, shift), NormCache(x_hat, rstd, batch_statistics=True)
 
 
+def normalize(
+    kind: str,
+    a: FloatArray,
+    scale: FloatArray,
+    shift: FloatArray | None,
+    *,
+    eps: float,
+    groups: int = 1,
+    training: bool = True,
+    running: RunningStats | None = None,
+    momentum: float = 0.1,
+) -> tuple[FloatArray, NormCache]:
+    """norm_forward, with batch norm in training mode computed by kernels.batch_norm_forward."""
+    if kind != "batch" or not training:
+        return norm_forward(
+            kind, a, scale, shift, eps=eps, groups=groups, training=training,
+            running=running, momentum=momentum,
+        )  # fmt: skip
+    assert shift is not None
+    z, x_hat, rstd = np.empty_like(a), np.empty_like(a), np.empty(a.shape[1])
+    buffers = (running.mean, running.var) if running is not None else (np.empty(0),) * 2
+    kernels.batch_norm_forward(
+        a, scale, shift, eps, momentum, *buffers, running is not None, z, x_hat, rstd
+    )
+    return z, NormCache(x_hat, rstd, batch_statistics=True)
+
+
 def _affine(x_hat: FloatArray, scale: FloatArray, shift: FloatArray | None) -> FloatArray:
     out = x_hat * scale
     if shift is not None:
@@ -139,3 +169,24 @@ def norm_backward(
         grad_in -= g_view.mean(axis=axis, keepdims=True)
     grad_in *= cache.rstd
     return grad_in.reshape(grad_out.shape)
+
+
+def normalize_backward(
+    kind: str,
+    grad_out: FloatArray,
+    cache: NormCache,
+    scale: FloatArray,
+    grad_scale: FloatArray,
+    grad_shift: FloatArray | None,
+    *,
+    groups: int = 1,
+) -> FloatArray:
+    """norm_backward, with batch norm over batch statistics by kernels.batch_norm_backward."""
+    if kind != "batch" or not cache.batch_statistics:
+        return norm_backward(kind, grad_out, cache, scale, grad_scale, grad_shift, groups=groups)
+    assert grad_shift is not None
+    grad_in = np.empty_like(grad_out)
+    kernels.batch_norm_backward(
+        grad_out, cache.x_hat, cache.rstd.reshape(-1), scale, grad_scale, grad_shift, grad_in
+    )
+    return grad_in

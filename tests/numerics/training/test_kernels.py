@@ -1,0 +1,136 @@
+"""The training's numba kernels against their numpy references (norms.py, instruments.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from service.numerics.training import kernels
+from service.numerics.training.instruments import (
+    histogram,
+    layer_percentiles,
+    percentiles_of_sorted,
+)
+from service.numerics.training.norms import (
+    RunningStats,
+    norm_backward,
+    norm_forward,
+    normalize,
+    normalize_backward,
+)
+
+EPS = 1e-5
+
+
+@pytest.mark.parametrize(
+    ("rows", "width", "offset", "spread"),
+    [(2, 3, 0.0, 1.0), (60, 100, 0.3, 2.0), (7, 5, 1e6, 1e-3), (33, 4, -5.0, 1e-8)],
+)
+@pytest.mark.parametrize("update", [True, False])
+def test_fused_batch_norm_equals_the_numpy_reference(
+    rows: int, width: int, offset: float, spread: float, update: bool
+) -> None:
+    rng = np.random.default_rng(rows * width)
+    a = rng.normal(offset, spread, (rows, width))
+    scale, shift = rng.uniform(0.5, 1.5, width), rng.normal(0.0, 0.5, width)
+    grad_z = rng.standard_normal((rows, width))
+    running = RunningStats(rng.normal(size=width), rng.uniform(0.5, 2.0, width))
+    fused_running = RunningStats(running.mean.copy(), running.var.copy())
+
+    expected, cache = norm_forward(
+        "batch", a, scale, shift, eps=EPS, running=running if update else None, momentum=0.3
+    )
+    got, fused_cache = normalize(
+        "batch", a, scale, shift, eps=EPS, running=fused_running if update else None,
+        momentum=0.3,
+    )  # fmt: skip
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused_cache.x_hat, cache.x_hat, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused_cache.rstd, cache.rstd.ravel(), rtol=1e-12)
+    np.testing.assert_allclose(fused_running.mean, running.mean, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(fused_running.var, running.var, rtol=1e-13)
+    if not update:  # the buffers are left alone
+        assert np.array_equal(fused_running.mean, running.mean)
+
+    grads = [np.empty(width) for _ in range(4)]
+    expected_in = norm_backward("batch", grad_z, cache, scale, grads[0], grads[1])
+    got_in = normalize_backward("batch", grad_z, fused_cache, scale, grads[2], grads[3])
+    tiny = 1e-12 * np.abs(expected_in).max()
+    np.testing.assert_allclose(got_in, expected_in, rtol=1e-9, atol=tiny)
+    np.testing.assert_allclose(grads[2], grads[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[3], grads[1], rtol=1e-12, atol=1e-12)
+
+
+def test_evaluation_mode_and_other_kinds_stay_on_the_numpy_path() -> None:
+    rng = np.random.default_rng(1)
+    a, scale, shift = rng.standard_normal((5, 4)), np.ones(4), np.zeros(4)
+    running = RunningStats(rng.normal(size=4), rng.uniform(0.5, 2.0, 4))
+    for kind, training in (("batch", False), ("layer", True), ("group", True)):
+        expected, _ = norm_forward(kind, a, scale, shift, eps=EPS, groups=2, training=training,
+                                   running=running)  # fmt: skip
+        got, _ = normalize(kind, a, scale, shift, eps=EPS, groups=2, training=training,
+                           running=running)  # fmt: skip
+        assert np.array_equal(got, expected)
+
+
+# Edges that are not exact binary fractions, so that v ↦ ⌊(v - low)·bins/(high - low)⌋ misses
+# the bin of values at and next to an edge and the kernel's correction must move them.
+EDGES = np.linspace(-0.7, 0.7, 8)
+finite_or_not = st.floats(allow_nan=True, allow_infinity=True, width=64)
+near = [np.nextafter(e, d) for e in EDGES for d in (-np.inf, np.inf)]
+on_the_edges = st.sampled_from([*EDGES.tolist(), *near, -2.5, 2.5, 0.5, -0.5, 0.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=st.one_of(finite_or_not, on_the_edges)))
+def test_layer_counts_equal_the_sorted_reference(values: np.ndarray) -> None:
+    counts, below, above, saturated, finite = kernels.layer_counts(values, EDGES, 0.5)
+    expected_counts, expected_below, expected_above = histogram(np.sort(values), 7, (-0.7, 0.7))
+    assert tuple(counts.tolist()) == expected_counts
+    assert (below, above) == (expected_below, expected_above)
+    assert finite == bool(np.isfinite(values).all())
+    if finite:
+        assert saturated == int(np.count_nonzero(np.abs(values) >= 0.5))
+
+
+def test_layer_counts_without_a_threshold_count_nothing_saturated() -> None:
+    values = np.array([-3.0, 0.0, 1e300])
+    assert kernels.layer_counts(values, EDGES, math.inf)[3] == 0
+
+
+finite_values = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.sampled_from([0.0, -0.0, 1.0, 5e-324, -5e-324, 1e-300, 1.7976931348623157e308]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    arrays(np.float64, st.integers(1, 400), elements=finite_values),
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6),
+)
+def test_order_statistics_equal_the_sorted_values(values: np.ndarray, where: list[float]) -> None:
+    ranks = np.unique([int(w * (values.size - 1)) for w in where]).astype(np.intp)
+    got = kernels.order_statistics(values, ranks)
+    assert np.array_equal(got, np.sort(values)[ranks])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(0).standard_normal(25_600),  # a probe batch of 256 x 100
+        np.repeat([1.0, 2.0, 3.0], 5_000),  # ties across bucket rounds
+        np.concatenate([np.full(20_000, 0.5), np.random.default_rng(1).normal(size=100) * 1e-12]),
+        np.concatenate([np.random.default_rng(2).standard_normal(10_000), [1e300, -1e300]]),
+        np.exp(np.random.default_rng(3).standard_normal(5_000) * 100),  # about 1e-160 … 1e160
+    ],
+)
+def test_layer_percentiles_equal_numpy_percentile(values: np.ndarray) -> None:
+    expected = percentiles_of_sorted(np.sort(values))
+    assert layer_percentiles(values) == expected
+    np.testing.assert_allclose(expected, np.percentile(values, [15, 50, 85]), rtol=1e-15)
