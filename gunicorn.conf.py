@@ -107,8 +107,13 @@ def _compile_kernels(server):
 
 
 def post_worker_init(worker):
-    """Load the kernels (from the cache the master filled) before the first request."""
+    """Tune the allocator for numpy work, and load the kernels (from the cache the master
+    filled) before the first request."""
     from service.numerics.normalization.warmup import warm_up
+    from service.simulations.allocator import reuse_freed_memory
+
+    if not reuse_freed_memory():
+        worker.log.info("No glibc mallopt: the allocator keeps its defaults")
 
     worker.log.info("Normalization kernels loaded in %.2f s", warm_up())
 

@@ -130,6 +130,9 @@ def main(argv: list[str]) -> int:
     from bench.common import Context
     from bench.report import print_report, write_readme
     from bench.server import install_cleanup, stop_all
+    from service.simulations.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # as gunicorn's workers do: in-process ratios measure what they run
 
     install_cleanup()
     selected = args.only or list(SCENARIOS)

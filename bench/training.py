@@ -1,14 +1,16 @@
 """Goal 4: training simulations (issue 17), in process.
 
-Subject: `service.numerics.training` on the batch normalization paper's set-up: the UCI digits,
-3 hidden layers of 100 sigmoid units, weights N(0, 0.01), SGD (learning rate 0.5), batches of
-60, 1,000 steps, with every statistic of a record every 10 steps (101 records: probe-batch
-distributions of each layer, evaluation of the probe rows and the test split, Santurkar's
-gradient shift, update ratios). Baseline: the same training in PyTorch CPU (float64, torch.nn
-modules, torch.optim.SGD, two threads) without statistics: forward, loss, backward, step and
-`loss.item()` per step, on the same initial weights and batches. One row without and one with
-batch norm; the notes give numpy without statistics, numpy on one BLAS thread and torch on one
-thread. A check confirms both sides computed the same losses (1e-9 relative).
+Subject: `service.numerics.training`, on one BLAS thread as the service runs it, on the batch
+normalization paper's set-up: the UCI digits, 3 hidden layers of 100 sigmoid units, weights
+N(0, 0.01), SGD (learning rate 0.5), batches of 60, 1,000 steps, with every statistic of a
+record every 10 steps (101 records: probe-batch distributions of each layer, evaluation of the
+probe rows and the test split, Santurkar's gradient shift, update ratios). Baseline: the same
+training in PyTorch CPU (float64, torch.nn modules, torch.optim.SGD, two threads) without
+statistics: forward, loss, backward, step and `loss.item()` per step, on the same initial
+weights and batches. One row without and one with batch norm; the notes give numpy without
+statistics, numpy on the default BLAS threads and torch on one thread. A check confirms both
+sides computed the same losses (1e-9 relative). `python -m bench` tunes glibc's allocator as
+gunicorn's workers do (service/simulations/allocator.py).
 """
 
 from __future__ import annotations
@@ -146,33 +148,37 @@ def measure(context: Context, normalization: str) -> None:
             difference <= 1e-9,
         )
     )
+    # The subject runs as the service runs it: on one BLAS thread (service/simulations/blas.py).
+    service = _one_blas_thread(lambda: run_training(subject_spec))
+    quiet = _one_blas_thread(lambda: run_training(quiet_spec))
+    if service is None or quiet is None:
+        context.say("training: skipped, threadpoolctl (the dev extra) is missing")
+        return
     subjects: dict[str, Callable[[], float]] = {
-        "numpy": _settled(lambda: run_training(subject_spec)),
+        "numpy": _settled(service),
         "torch": _settled(with_threads(TORCH_THREADS)),
-        "numpy_quiet": _settled(lambda: run_training(quiet_spec)),
+        "numpy_quiet": _settled(quiet),
         "torch1": _settled(with_threads(1)),
+        "numpy_default_blas": _settled(lambda: run_training(subject_spec)),
     }
-    single = _one_blas_thread(lambda: run_training(subject_spec))
-    if single is not None:
-        subjects["numpy1"] = _settled(single)
     samples = interleave(subjects, repeats=context.reps(7, 3), budget_s=context.reps(60, 20))
     figures = {name: median(values) * 1e3 for name, values in samples.items()}
     _, noise = pair_ratio(samples["numpy"], samples["torch"])
-    one_thread = f", 1 BLAS thread {figures['numpy1']:.0f} ms" if "numpy1" in figures else ""
     label = "no normalization" if normalization == "none" else "batch norm"
     context.ratios.append(
         Ratio(
             "4 training",
             f"3x100 sigmoid, {label}, {STEPS} steps, statistics every {LOG_EVERY}: "
-            f"numpy / torch without statistics (in process)",
+            f"numpy (one BLAS thread, as the service) / torch without statistics (in process)",
             "service.numerics.training",
             f"torch.nn + torch.optim, {TORCH_THREADS} threads",
             figures["numpy"],
             figures["torch"],
             goal=1.0,
             noise=noise,
-            note=f"numpy without statistics {figures['numpy_quiet']:.0f} ms{one_thread}; "
-            f"torch 1 thread {figures['torch1']:.0f} ms",
+            note=f"numpy without statistics {figures['numpy_quiet']:.0f} ms; torch 1 thread "
+            f"{figures['torch1']:.0f} ms ({figures['numpy'] / figures['torch1']:.2f}x); numpy on "
+            f"the default BLAS threads {figures['numpy_default_blas']:.0f} ms",
         )
     )
 

@@ -29,32 +29,37 @@ def finite_or_none(
     return None
 
 
-def _lerp(low: FloatArray, high: FloatArray, weight: FloatArray) -> FloatArray:
+def _lerp(low: float, high: float, weight: float) -> float:
     """low + w·(high - low), from the nearer end (as numpy.percentile and torch.lerp)."""
-    return np.where(weight < 0.5, low + weight * (high - low), high - (high - low) * (1 - weight))
+    return low + weight * (high - low) if weight < 0.5 else high - (high - low) * (1 - weight)
 
 
-def _positions(count: int) -> tuple[np.ndarray, np.ndarray, FloatArray]:
-    """Lower and upper order-statistic indices and weights of PERCENTILES among `count` values
-    (the "linear" method: position q/100 · (count - 1))."""
-    position = np.asarray(PERCENTILES) / 100.0 * (count - 1)
-    lower = np.floor(position).astype(np.intp)
-    return lower, np.minimum(lower + 1, count - 1), position - lower
+def _positions(count: int) -> list[tuple[int, int, float]]:
+    """(lower, upper, weight) of each of PERCENTILES among `count` ascending values: the
+    "linear" method's position q/100 · (count - 1), in numpy's float64 operations."""
+    spots = []
+    for q in PERCENTILES:
+        position = q / 100.0 * (count - 1)
+        lower = math.floor(position)
+        spots.append((lower, min(lower + 1, count - 1), position - lower))
+    return spots
 
 
 def percentiles_of_sorted(values: FloatArray) -> tuple[float, ...]:
     """PERCENTILES of an ascending 1-D array."""
-    lower, upper, weight = _positions(len(values))
-    return tuple(_lerp(values[lower], values[upper], weight).tolist())
+    return tuple(
+        _lerp(float(values[lower]), float(values[upper]), weight)
+        for lower, upper, weight in _positions(len(values))
+    )
 
 
 def layer_percentiles(values: FloatArray) -> tuple[float, ...]:
     """PERCENTILES of a finite 1-D array (= percentiles_of_sorted(np.sort(values)))."""
-    lower, upper, weight = _positions(values.size)
-    ranks = np.unique(np.concatenate([lower, upper]))
-    found = kernels.order_statistics(values, ranks)
-    low, high = found[np.searchsorted(ranks, lower)], found[np.searchsorted(ranks, upper)]
-    return tuple(_lerp(low, high, weight).tolist())
+    spots = _positions(values.size)
+    ranks = sorted({rank for lower, upper, _ in spots for rank in (lower, upper)})
+    found = kernels.order_statistics(values, np.array(ranks, dtype=np.intp)).tolist()
+    value = dict(zip(ranks, found, strict=True))
+    return tuple(_lerp(value[lower], value[upper], weight) for lower, upper, weight in spots)
 
 
 def histogram(

@@ -170,21 +170,28 @@ def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         for v in pool:
             ends[_bucket(v, low, per_bucket)] += 1
         ends = np.cumsum(ends)  # ends[b]: how many values lie in buckets 0 … b
+        # The buckets that hold wanted ranks (a run of wanted ranks each), then one pass that
+        # keeps their values.
+        group_of = np.full(BUCKETS, -1, np.int64)
+        groups = []  # type: ignore[var-annotated]  # numba infers (kept, first, last, start)
         first = 0
         while first < wanted.size:
             chosen = np.searchsorted(ends, wanted[first], side="right")
             last = first + 1
             while last < wanted.size and wanted[last] < ends[chosen]:
                 last += 1
+            group_of[chosen] = len(groups)
             start = ends[chosen - 1] if chosen > 0 else 0
-            kept = np.empty(ends[chosen] - start)
-            count = 0
-            for v in pool:
-                if _bucket(v, low, per_bucket) == chosen:
-                    kept[count] = v
-                    count += 1
-            pending.append((kept, wanted[first:last] - start, slots[first:last]))
+            groups.append((np.empty(ends[chosen] - start), first, last, start))
             first = last
+        filled = np.zeros(len(groups), np.int64)
+        for v in pool:
+            group = group_of[_bucket(v, low, per_bucket)]
+            if group >= 0:
+                groups[group][0][filled[group]] = v
+                filled[group] += 1
+        for kept, first, last, start in groups:
+            pending.append((kept, wanted[first:last] - start, slots[first:last]))
     return out
 
 
