@@ -3,6 +3,8 @@
 - `batch_norm_forward` / `batch_norm_backward`: batch norm in training mode over a (B, C)
   pre-activation, one call instead of about fifteen numpy passes each (a 60 × 100 layer: 32 µs
   and 36 µs in numpy, a few µs fused). References: `norms.norm_forward` / `norms.norm_backward`.
+- `cross_entropy`: the loss and its gradient in one pass over the logits (22 µs in numpy for
+  60 × 10, most of it the calls). Reference: `network.cross_entropy_reference`.
 - `layer_counts` and `order_statistics`: a layer's histogram, saturated count and percentiles
   without sorting all its values (numpy's sort of 25,600 float64 takes 0.8 ms on an AVX-512
   AMD EPYC, whose compress-store instructions are slow). Reference: `instruments.sorted_summary`.
@@ -100,6 +102,27 @@ def batch_norm_backward(
         for j in range(units):
             g_hat = grad_z[i, j] * scale[j]
             grad_a[i, j] = (g_hat - x_hat[i, j] * projection[j] - centre[j]) * rstd[j]
+
+
+@njit(**_KERNEL)
+def cross_entropy(logits: np.ndarray, labels: np.ndarray, grad: np.ndarray) -> float:
+    """mean over rows of logsumexp(logits_i) - logits_i[y_i] (torch's cross_entropy), with
+    ∂loss/∂logits = (softmax - one_hot(y))/B written into grad; the logsumexp is taken as
+    m + log Σ e^(l - m) with m the row's maximum. Non-finite logits give a non-finite loss."""
+    rows, classes = logits.shape
+    total = 0.0
+    for i in range(rows):
+        top = logits[i].max()
+        norm = 0.0
+        for c in range(classes):
+            e = math.exp(logits[i, c] - top)
+            grad[i, c] = e
+            norm += e
+        total += math.log(norm) - (logits[i, labels[i]] - top)
+        for c in range(classes):
+            grad[i, c] = grad[i, c] / norm / rows
+        grad[i, labels[i]] -= 1.0 / rows
+    return total / rows
 
 
 @njit(**_KERNEL)
@@ -202,5 +225,6 @@ def warm_up() -> None:
     outputs = [np.empty((3, 2)), np.empty((3, 2)), np.empty(2)]
     batch_norm_forward(a, unit, unit, 1e-5, 0.1, unit.copy(), unit.copy(), True, *outputs)
     batch_norm_backward(a, a, unit, unit, np.empty(2), np.empty(2), np.empty((3, 2)))
+    cross_entropy(a, np.array([0, 1, 0]), np.empty((3, 2)))
     layer_counts(a.ravel(), np.linspace(0.0, 1.0, 3), math.inf)
     order_statistics(a.ravel(), np.array([1, 2], dtype=np.intp))

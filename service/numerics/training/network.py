@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.numerics.activations import FloatArray, activation_derivative, apply_activation
+from service.numerics.training import kernels
 from service.numerics.training.norms import NormCache, RunningStats, normalize, normalize_backward
 
 
@@ -232,7 +233,13 @@ def mean_cross_entropy(logits: FloatArray, labels: np.ndarray) -> float:
 
 
 def cross_entropy(logits: FloatArray, labels: np.ndarray) -> tuple[float, FloatArray]:
-    """(mean loss, ∂loss/∂logits); the gradient is (softmax - one_hot(y)) / B."""
+    """(mean loss, ∂loss/∂logits), fused (kernels.cross_entropy); may be non-finite."""
+    grad = np.empty_like(logits)
+    return kernels.cross_entropy(logits, labels, grad), grad
+
+
+def cross_entropy_reference(logits: FloatArray, labels: np.ndarray) -> tuple[float, FloatArray]:
+    """(mean loss, ∂loss/∂logits) in numpy; the gradient is (softmax - one_hot(y)) / B."""
     rows = np.arange(logits.shape[0])
     shifted, exp, sums = _log_normalizer(logits)
     with np.errstate(invalid="ignore", divide="ignore"):

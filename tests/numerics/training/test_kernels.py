@@ -16,6 +16,7 @@ from service.numerics.training.instruments import (
     layer_percentiles,
     percentiles_of_sorted,
 )
+from service.numerics.training.network import cross_entropy, cross_entropy_reference
 from service.numerics.training.norms import (
     RunningStats,
     norm_backward,
@@ -134,3 +135,26 @@ def test_layer_percentiles_equal_numpy_percentile(values: np.ndarray) -> None:
     expected = percentiles_of_sorted(np.sort(values))
     assert layer_percentiles(values) == expected
     np.testing.assert_allclose(expected, np.percentile(values, [15, 50, 85]), rtol=1e-15)
+
+
+@pytest.mark.parametrize(("rows", "classes", "spread"), [(1, 2, 1.0), (60, 10, 5.0), (7, 3, 300.0)])
+def test_fused_cross_entropy_equals_the_numpy_reference(
+    rows: int, classes: int, spread: float
+) -> None:
+    rng = np.random.default_rng(rows)
+    logits = rng.standard_normal((rows, classes)) * spread + 1e3
+    labels = rng.integers(0, classes, rows)
+    loss, grad = cross_entropy(logits, labels)
+    expected_loss, expected_grad = cross_entropy_reference(logits, labels)
+    assert loss == pytest.approx(expected_loss, rel=1e-13, abs=1e-15)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_fused_cross_entropy_of_non_finite_logits_is_not_finite(bad: float) -> None:
+    logits = np.zeros((4, 3))
+    logits[2, 2] = bad  # the labelled class of row 2
+    labels = np.array([0, 1, 2, 0])
+    loss, _ = cross_entropy(logits, labels)
+    assert not math.isfinite(loss)
+    assert not math.isfinite(cross_entropy_reference(logits, labels)[0])
