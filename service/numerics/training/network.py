@@ -124,16 +124,31 @@ class Trace:
 Noise = tuple[FloatArray, FloatArray]  # (scale s, shift m), (width,) each
 
 
-def activate(architecture: Architecture, z: FloatArray) -> FloatArray:
-    """φ(z). Sigmoid as torch computes it, 1/(1 + e^(-z)) in three passes (e^(-z) = inf gives
-    exactly 0); the other functions from service.numerics.activations."""
+def activate(
+    architecture: Architecture, z: FloatArray, bias: FloatArray | None = None
+) -> FloatArray:
+    """φ(z), with z ← z + bias first (in place) when a bias is given: sigmoid by kernels.sigmoid
+    (as torch computes it, to within 3 ulp), the other functions from
+    service.numerics.activations."""
     if architecture.activation == "sigmoid":
-        out = np.negative(z)
-        with np.errstate(over="ignore"):
-            np.exp(out, out=out)
-        out += 1.0
-        return np.reciprocal(out, out=out)
+        out = np.empty_like(z)
+        kernels.sigmoid(z, _NO_BIAS if bias is None else bias, out)
+        return out
+    if bias is not None:
+        z += bias
     return apply_activation(architecture.activation, z, architecture.negative_slope)
+
+
+_NO_BIAS = np.empty(0)
+
+
+def sigmoid_reference(z: FloatArray) -> FloatArray:
+    """1/(1 + e^(-z)) in numpy, as torch computes it (e^(-z) = inf gives exactly 0)."""
+    out = np.negative(z)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def activation_gradient(architecture: Architecture, trace: LayerTrace) -> FloatArray:
@@ -186,27 +201,28 @@ def forward(
             h = layers[-1].out
             continue
         a = h @ layer.weight
+        if kind is None:  # z = a + b, added by `activate`
+            layers.append(LayerTrace(h, a, activate(architecture, a, layer.bias)))
+            h = layers[-1].out
+            continue
         if layer.bias is not None:
             a += layer.bias
-        if kind is None:
-            z = a
-        else:
-            assert layer.scale is not None
-            z, cache = normalize(
-                kind,
-                a,
-                layer.scale,
-                layer.shift,
-                eps=architecture.eps,
-                groups=architecture.groups,
-                training=training,
-                running=None if running is None else running[index],
-                momentum=architecture.momentum,
-            )
-            if noise is not None and training:
-                noise_scale, noise_shift = noise[index]
-                z *= noise_scale
-                z += noise_shift
+        assert layer.scale is not None
+        z, cache = normalize(
+            kind,
+            a,
+            layer.scale,
+            layer.shift,
+            eps=architecture.eps,
+            groups=architecture.groups,
+            training=training,
+            running=None if running is None else running[index],
+            momentum=architecture.momentum,
+        )
+        if noise is not None and training:
+            noise_scale, noise_shift = noise[index]
+            z *= noise_scale
+            z += noise_shift
         trace = LayerTrace(h, z, activate(architecture, z), cache, noise_scale)
         layers.append(trace)
         h = trace.out
@@ -275,7 +291,11 @@ def backward(
     grad_h = grad_logits @ params[-1].weight.T
     for index in range(hidden - 1, lowest_layer - 2, -1):
         layer, grad, cache = params[index], grads[index], trace.layers[index]
-        grad_z = grad_h * activation_gradient(architecture, cache)
+        if architecture.activation == "sigmoid":
+            grad_z = np.empty_like(grad_h)
+            kernels.sigmoid_backward(grad_h, cache.out, grad_z)
+        else:
+            grad_z = grad_h * activation_gradient(architecture, cache)
         if kind is None:
             grad_a = grad_z
         else:

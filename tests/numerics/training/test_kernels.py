@@ -16,7 +16,11 @@ from service.numerics.training.instruments import (
     layer_percentiles,
     percentiles_of_sorted,
 )
-from service.numerics.training.network import cross_entropy, cross_entropy_reference
+from service.numerics.training.network import (
+    cross_entropy,
+    cross_entropy_reference,
+    sigmoid_reference,
+)
 from service.numerics.training.norms import (
     RunningStats,
     norm_backward,
@@ -158,3 +162,63 @@ def test_fused_cross_entropy_of_non_finite_logits_is_not_finite(bad: float) -> N
     loss, _ = cross_entropy(logits, labels)
     assert not math.isfinite(loss)
     assert not math.isfinite(cross_entropy_reference(logits, labels)[0])
+
+
+NO_BIAS = np.empty(0)
+
+
+def _ulps(got: np.ndarray, expected: np.ndarray) -> float:
+    nonzero = expected != 0
+    return float(np.max(np.abs(got - expected)[nonzero] / np.spacing(expected[nonzero])))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (705, 100), (3, 1025)])  # blocks and their remainders
+def test_fused_sigmoid_is_within_3_ulp_of_the_numpy_reference(shape: tuple[int, int]) -> None:
+    z = np.random.default_rng(shape[1]).uniform(-750.0, 750.0, shape)
+    z.flat[0] = 0.25
+    got = np.empty_like(z)
+    kernels.sigmoid(z, NO_BIAS, got)
+    expected = sigmoid_reference(z)
+    assert _ulps(got, expected) <= 3.0
+    assert np.array_equal(got == 0.0, expected == 0.0)  # where e^(-z) overflows
+    assert np.array_equal(got == 1.0, expected == 1.0)
+
+
+def test_fused_sigmoid_at_its_limits_equals_the_reference_exactly() -> None:
+    z = np.array([[-np.inf, -800.0, -709.79, -709.78, 0.0, 36.0, 40.0, 800.0, np.inf, np.nan,
+                   5e-324, -5e-324]])  # fmt: skip
+    got = np.empty_like(z)
+    kernels.sigmoid(z, NO_BIAS, got)
+    expected = sigmoid_reference(z)
+    assert np.array_equal(got, expected, equal_nan=True), (got, expected)
+    assert (got[0, 0], got[0, 8]) == (0.0, 1.0)
+    assert math.isnan(got[0, 9])
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 40)),
+              elements=st.floats(-800.0, 800.0)))  # fmt: skip
+def test_fused_sigmoid_property(z: np.ndarray) -> None:
+    got = np.empty_like(z)
+    kernels.sigmoid(z, NO_BIAS, got)
+    expected = sigmoid_reference(z)
+    assert np.all((got >= 0.0) & (got <= 1.0))
+    np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(float).eps, atol=0)
+
+
+def test_fused_sigmoid_adds_the_bias_into_z_first() -> None:
+    rng = np.random.default_rng(5)
+    z, bias = rng.standard_normal((4, 6)), rng.standard_normal(6)
+    expected_z = z + bias
+    got = np.empty_like(z)
+    kernels.sigmoid(z, bias, got)
+    assert np.array_equal(z, expected_z)
+    assert _ulps(got, sigmoid_reference(expected_z)) <= 3.0
+
+
+def test_fused_sigmoid_backward_equals_the_numpy_expression() -> None:
+    rng = np.random.default_rng(6)
+    grad_h, h = rng.standard_normal((60, 100)), rng.uniform(0.0, 1.0, (60, 100))
+    got = np.empty_like(h)
+    kernels.sigmoid_backward(grad_h, h, got)
+    assert np.array_equal(got, grad_h * (h * (1.0 - h)))
