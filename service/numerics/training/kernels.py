@@ -10,7 +10,8 @@
   60 × 10, most of it the calls). Reference: `network.cross_entropy_reference`.
 - `layer_counts` and `order_statistics`: a layer's histogram, saturated count and percentiles
   without sorting all its values (numpy's sort of 25,600 float64 takes 0.8 ms on an AVX-512
-  AMD EPYC, whose compress-store instructions are slow). Reference: `instruments.sorted_summary`.
+  AMD EPYC, whose compress-store instructions are slow). References: `instruments.histogram` and
+  `instruments.percentiles_of_sorted` on the sorted values.
 
 Statistics are accumulated in float64 in the order the references use (row by row for batch
 norm), so results agree to rounding; tests in tests/numerics/training/test_kernels.py hold
