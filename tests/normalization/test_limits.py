@@ -10,12 +10,7 @@ from flask import Flask
 
 from service import create_app
 from service.config import Settings
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
+from tests.payloads import npy
 
 
 def test_a_float32_npy_of_max_array_elements_fits_the_default_body_limit(app: Flask) -> None:

@@ -14,20 +14,10 @@ import torch
 import torch.nn.functional as F
 from flask.testing import FlaskClient
 
+from tests.payloads import npy, npz
+
 NPY = "application/x-npy"
 NPZ = "application/x-npz"
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
-def npz(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ names), and that the database is unchanged, on every backend.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from flask import Flask
 
 from tests.backends import all_backends
+from tests.payloads import npy, npz
 from tests.reliability.test_bad_inputs import World, settings, snapshot, world
 
 pytestmark = all_backends
@@ -27,18 +27,6 @@ PROBLEM = "application/problem+json"
 TYPE = "urn:activation-lab:problem:"
 PROPAGATION = "/v1/simulations/propagation"
 IMPORT = "/v1/quizzes/import?format="
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
-def npz(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def gift(answer: str, title: str = "Q") -> bytes:
