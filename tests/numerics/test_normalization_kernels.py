@@ -102,6 +102,35 @@ def test_long_groups_equal_the_reference(
     _compare(variant, x, dtype, **params)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("variant", "shape", "params"),
+    [
+        # Short groups go through the kernels a tile at a time (2,048 values): these span several
+        # tiles and threads, with parameter periods (7, 3) that divide neither the tile (256, 64
+        # groups) nor the groups per thread.
+        ("instance", (41, 7, 8), {"use_input_stats": False}),
+        ("instance", (41, 7, 8), {}),
+        ("group", (65, 6, 2, 8), {"num_groups": 3}),
+        ("layer", (300, 16), {"normalized_shape": [16]}),
+        ("rms", (300, 16), {"normalized_shape": [16]}),
+    ],
+)
+def test_short_groups_over_several_tiles_equal_the_reference(
+    variant: str, shape: tuple[int, ...], params: dict[str, Any], dtype: Any
+) -> None:
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal(shape) * 2 + 5).astype(dtype)
+    affine = shape[1:2] if variant in ("instance", "group") else tuple(params["normalized_shape"])
+    params = {**params, "weight": rng.standard_normal(affine).astype(dtype)}
+    if variant != "rms":
+        params["bias"] = rng.standard_normal(affine).astype(dtype)
+    if variant == "instance":
+        params["running_mean"] = rng.standard_normal(affine).astype(dtype)
+        params["running_var"] = (rng.random(affine) + 0.5).astype(dtype)
+    _compare(variant, x, dtype, **params)
+
+
 @pytest.mark.parametrize("width", [8, 64, 512, 3000])
 def test_a_shift_sampled_far_from_the_mean_keeps_the_digits(width: int) -> None:
     # A one-row block's shift is the mean of its first eighth: here that eighth sits apart from

@@ -3,8 +3,10 @@ reference (`forward`, `backward`) out, computed by the fused numba kernels in `k
 
 A forward pass reads each group once for its statistics and once more to write the output; a
 backward pass reads x for the statistics, x and grad_output for the group's sums, and x and
-grad_output again to write grad_input (from cache when the group fits there). Non-finite
-values are found from per-group sums the kernels return, not by extra passes over the arrays.
+grad_output again to write grad_input (from cache when the group fits there). Bad statistics
+and non-finite values are found from counts the kernels return per thread's run of groups, not
+by extra passes over the arrays: `refuse_bad_statistics` runs only when a count says it will
+refuse something.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ def _parameters(call: Call) -> tuple[np.ndarray, np.ndarray, int, int]:
     return weight, bias, call.segment, call.period
 
 
+def _limit(call: Call) -> float:
+    """The largest value of the input's dtype, as the kernels' `limit`."""
+    return float(np.finfo(call.x.dtype).max)
+
+
 def _given(call: Call) -> tuple[np.ndarray, np.ndarray]:
     """The running statistics as float64 when the call normalizes with them, else empty."""
     if not call.fixed:
@@ -72,6 +79,7 @@ def forward(call: Call) -> NormalizationResult:
     # overflow, and NaN or infinity in x shows in the statistics: no output sums needed.
     check = call.fixed or output_may_overflow(call.count, call.weight, call.bias)
     checks = np.empty(groups) if check else _NONE
+    suspects = np.empty(_chunks(groups), dtype=np.int64)
     kernels.forward(
         x3,
         weight.astype(dt),
@@ -82,13 +90,14 @@ def forward(call: Call) -> NormalizationResult:
         given_var,
         call.center,
         call.eps,
+        _limit(call),
         output,
         mean,
         var,
         checks,
-        _chunks(groups),
+        suspects,
     )
-    if not call.fixed:
+    if not call.fixed and suspects.any():
         refuse_bad_statistics(call, mean, var)
     if check and not np.isfinite(checks).all():
         check_output(output, call.x)
@@ -108,7 +117,7 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
     grad_bias = np.zeros((chunks, weight.size))
     mean = np.empty(groups)
     var = np.empty(groups)
-    sums = np.empty((groups, 2))
+    summary = np.empty((chunks, 2))
     kernels.backward(
         x3,
         grad.reshape(call.groups),
@@ -119,26 +128,25 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
         given_var,
         call.center,
         call.eps,
+        _limit(call),
         grad_input,
         grad_weight,
         grad_bias,
         mean,
         var,
-        sums,
+        summary,
     )
-    if not call.fixed:
+    if not call.fixed and summary[:, 0].any():
         refuse_bad_statistics(call, mean, var)
-    if not np.isfinite(sums[:, 0]).all():  # NaN or infinity in x or grad_output
-        raise refuse_nonfinite_gradient(call, grad)
     dt = call.x.dtype
     with np.errstate(over="ignore"):  # checked below
-        # Without weight and bias the sums are per group of runs, and not returned.
+        # Without weight and bias the sums are per group of runs, and not returned. NaN or
+        # infinity in x or grad_output makes one of them NaN or infinite.
         weights = grad_weight.sum(axis=0).astype(dt)
         biases = grad_bias.sum(axis=0).astype(dt)
     # |grad_input| <= rstd·max|w|·(|g| + mean|g| + |x̂|·mean(|g|·|x̂|)) <= 3·rstd·max|w|·Σ|g|,
     # since |x̂| <= sqrt(n): only beyond that bound is grad_input scanned for overflow.
-    rstd = 1.0 / np.sqrt(var + call.eps)
-    bound = 3.0 * float(np.max(rstd * sums[:, 1])) * float(np.max(np.abs(weight)))
+    bound = 3.0 * float(summary[:, 1].max()) * float(np.max(np.abs(weight)))
     overflow = bound >= float(np.finfo(dt).max) / 2 and not np.isfinite(grad_input).all()
     if overflow or not (np.isfinite(weights).all() and np.isfinite(biases).all()):
         raise refuse_nonfinite_gradient(call, grad)
@@ -156,6 +164,7 @@ def warm_up() -> None:
         out = np.empty_like(x)
         stats = [np.empty(3) for _ in range(3)]
         ones, zeros = np.ones(4), np.zeros(4)
+        limit = float(np.finfo(dtype).max)
         kernels.forward(
             x,
             ones.astype(dtype),
@@ -166,12 +175,13 @@ def warm_up() -> None:
             _NONE,
             True,
             1e-5,
+            limit,
             out,
             *stats,
-            1,
+            np.empty(1, dtype=np.int64),
         )
         partial = [np.zeros((1, 4)) for _ in range(2)]
-        sums = np.empty((3, 2))
+        summary = np.empty((1, 2))
         kernels.backward(
-            x, x, ones, 1, 1, _NONE, _NONE, True, 1e-5, out, *partial, *stats[:2], sums
+            x, x, ones, 1, 1, _NONE, _NONE, True, 1e-5, limit, out, *partial, *stats[:2], summary
         )

@@ -12,6 +12,8 @@ per block the corrected two-pass formula (m̃ = Σx/n, or the mean of the first 
 one-row block; d = x - m̃, mean = m̃ + Σd/n, M2 = Σd² - (Σd)²/n); blocks are merged with
 Chan et al.'s update (δ = m_b - m, m += δ·n_b/n, M2 += M2_b + δ²·n_a·n_b/n). A group is read
 once for its statistics and once more to normalize it (from cache when the group fits there).
+Groups are taken a tile at a time, as many as fit in BLOCK values: first the statistics of every
+group in the tile, then their outputs, in separate loops (short groups run 1.5x faster so).
 The forward pass normalizes in the input's dtype (see `_centering`), the backward pass in
 float64; outputs are written in the input's dtype. Runs of consecutive groups go to the threads
 (`prange`).
@@ -147,21 +149,61 @@ def group_mean_square(x: np.ndarray, b: int) -> float:
 
 
 @njit(**_HELPER)
-def _statistics(
+def _tile_statistics(
     x: np.ndarray,
-    b: int,
-    phase: int,
+    first: int,
+    last: int,
+    period: int,
     given_mean: np.ndarray,
     given_var: np.ndarray,
     center: bool,
-) -> tuple[float, float, float]:
-    """The group's (shift, offset, var), mean = shift + offset: given ones (the phase-th, phase
-    = b mod period) when given_mean is not empty; (0, 0, mean square) for rms (center false)."""
+    eps: float,
+    limit: float,
+    tile: np.ndarray,
+    mean_out: np.ndarray,
+    var_out: np.ndarray,
+) -> int:
+    """Statistics of groups first..last-1 into mean_out and var_out, and their (shift, offset,
+    rstd) into tile[:, 0..2] from row 0 (mean = shift + offset, rstd = 1 / sqrt(var + eps)).
+    Returns how many of the groups `results.refuse_bad_statistics` may refuse (a mean that is
+    not finite, a var above `limit`, the dtype's largest value, or NaN, or a zero var with
+    eps = 0): it finds which and why only when there are any.
+
+    Given statistics (given_mean not empty) are the (b mod period)-th; rms (center false) has
+    var = mean square and nothing subtracted. One loop per kind of statistics: with the choice
+    made inside the loop, groups of 64 values took 1.5x as long (bench/notes.md).
+    """
+    count = last - first
     if given_mean.size:
-        return given_mean[phase], 0.0, given_var[phase]
-    if center:
-        return group_moments(x, b)
-    return 0.0, 0.0, group_mean_square(x, b)
+        phase = first % period
+        for i in range(count):
+            tile[i, 0] = given_mean[phase]
+            tile[i, 1] = 0.0
+            var_out[first + i] = given_var[phase]
+            phase = 0 if phase + 1 == period else phase + 1
+    elif center:
+        for i in range(count):
+            tile[i, 0], tile[i, 1], var_out[first + i] = group_moments(x, first + i)
+    else:
+        for i in range(count):
+            tile[i, 0] = 0.0
+            tile[i, 1] = 0.0
+            var_out[first + i] = group_mean_square(x, first + i)
+    suspects = 0
+    for i in range(count):
+        mean = tile[i, 0] + tile[i, 1]
+        var = var_out[first + i]
+        mean_out[first + i] = mean
+        tile[i, 2] = 1.0 / np.sqrt(var + eps)
+        if not (np.isfinite(mean) and var <= limit and (var > 0.0 or eps != 0.0)):
+            suspects += 1
+    return suspects
+
+
+@njit(**_HELPER)
+def _tile_size(x: np.ndarray) -> int:
+    """Groups per tile: as many as fit in BLOCK values (one when a group is longer)."""
+    return max(1, BLOCK // (x.shape[0] * x.shape[2]))
 
 
 # --- forward -------------------------------------------------------------------------------------
@@ -250,28 +292,50 @@ def _forward_groups(
     given_var: np.ndarray,
     center: bool,
     eps: float,
+    limit: float,
     out: np.ndarray,
     mean_out: np.ndarray,
     var_out: np.ndarray,
     checks: np.ndarray,
-) -> None:
-    """Groups first..last-1 of `forward`, one after the other. b mod period is counted, not
-    computed: an integer division per group costs as much as a short group's arithmetic."""
+) -> int:
+    """Groups first..last-1 of `forward`, a tile of groups at a time: their statistics, then
+    their outputs (and each output's sum into checks, when not empty); returns the number of
+    suspect statistics. b mod period is counted, not computed: an integer division per group
+    costs as much as a short group's arithmetic."""
     runs = x.shape[2] // segment
+    size = _tile_size(x)
+    tile = np.empty((size, 3))
     phase = first % period
-    for b in range(first, last):
-        shift, offset, var = _statistics(x, b, phase, given_mean, given_var, center)
-        mean_out[b] = shift + offset
-        var_out[b] = var
-        rstd = 1.0 / np.sqrt(var + eps)
-        base = phase * runs
-        _normalize_group(x, b, shift, offset, rstd, weight, bias, segment, runs, base, out)
-        phase = 0 if phase + 1 == period else phase + 1
-        if checks.size:
-            total = 0.0
-            for a in range(x.shape[0]):
-                total += _sum(out[a, b])
-            checks[b] = total
+    suspects = 0
+    for start in range(first, last, size):
+        stop = min(start + size, last)
+        suspects += _tile_statistics(
+            x,
+            start,
+            stop,
+            period,
+            given_mean,
+            given_var,
+            center,
+            eps,
+            limit,
+            tile,
+            mean_out,
+            var_out,
+        )
+        for i in range(stop - start):
+            shift, offset, rstd = tile[i, 0], tile[i, 1], tile[i, 2]
+            base = phase * runs
+            _normalize_group(
+                x, start + i, shift, offset, rstd, weight, bias, segment, runs, base, out
+            )
+            phase = 0 if phase + 1 == period else phase + 1
+            if checks.size:
+                total = 0.0
+                for a in range(x.shape[0]):
+                    total += _sum(out[a, start + i])
+                checks[start + i] = total
+    return suspects
 
 
 @njit(parallel=True, **_KERNEL)
@@ -285,26 +349,30 @@ def forward(
     given_var: np.ndarray,
     center: bool,
     eps: float,
+    limit: float,
     out: np.ndarray,
     mean_out: np.ndarray,
     var_out: np.ndarray,
     checks: np.ndarray,
-    chunks: int,
+    suspects: np.ndarray,
 ) -> None:
     """Normalize every group of x (A, B, K) into out; mean_out and var_out: (B,) float64.
 
     weight, bias: parameters in x's dtype (ones and zeros when absent). given_mean / given_var:
     statistics to use instead of the batch's (empty for batch statistics). center false: rms,
-    var is the mean square and nothing is subtracted. checks: (B,) float64 receives the sum of
-    each group's output (a finite sum proves every value finite), or is empty to skip that.
-    The B groups are split into `chunks` runs of consecutive groups, run in parallel.
+    var is the mean square and nothing is subtracted. limit: the largest value of the output's
+    dtype. checks: (B,) float64 receives the sum of each group's output (a finite sum proves
+    every value finite), or is empty to skip that. The B groups are split into T runs of
+    consecutive groups, run in parallel; suspects: (T,) int64 receives per run the number of
+    statistics that `results.refuse_bad_statistics` may refuse.
     """
     groups = x.shape[1]
+    chunks = suspects.size
     per_chunk = (groups + chunks - 1) // chunks
     for t in prange(chunks):
         first = min(t * per_chunk, groups)
         last = min(first + per_chunk, groups)
-        _forward_groups(
+        suspects[t] = _forward_groups(
             x,
             first,
             last,
@@ -316,6 +384,7 @@ def forward(
             given_var,
             center,
             eps,
+            limit,
             out,
             mean_out,
             var_out,
@@ -499,36 +568,68 @@ def _backward_groups(
     given_var: np.ndarray,
     center: bool,
     eps: float,
+    limit: float,
     grad_input: np.ndarray,
     grad_weight: np.ndarray,
     grad_bias: np.ndarray,
     mean_out: np.ndarray,
     var_out: np.ndarray,
-    sums: np.ndarray,
+    summary: np.ndarray,
 ) -> None:
-    """Groups first..last-1 of `backward`, one after the other; grad_weight and grad_bias:
-    this chunk's own (P,) rows."""
+    """Groups first..last-1 of `backward`, a tile of groups at a time (see `_forward_groups`);
+    grad_weight, grad_bias and summary: this chunk's own rows."""
     count = x.shape[0] * x.shape[2]
     fixed = given_mean.size > 0
     runs = x.shape[2] // segment
+    size = _tile_size(x)
+    tile = np.empty((size, 3))
     phase = first % period
-    for b in range(first, last):
-        base = phase * runs
-        shift, offset, var = _statistics(x, b, phase, given_mean, given_var, center)
-        mean_out[b] = shift + offset
-        var_out[b] = var
-        rstd = 1.0 / np.sqrt(var + eps)
-        sum_g, sum_gx, sum_abs = _gradient_sums(
-            x, g, b, shift, offset, rstd, weight, segment, runs, base, grad_weight, grad_bias
+    suspects = 0
+    largest = 0.0
+    for start in range(first, last, size):
+        stop = min(start + size, last)
+        suspects += _tile_statistics(
+            x,
+            start,
+            stop,
+            period,
+            given_mean,
+            given_var,
+            center,
+            eps,
+            limit,
+            tile,
+            mean_out,
+            var_out,
         )
-        sums[b, 0] = sum_g + sum_gx
-        sums[b, 1] = sum_abs
-        mean_g = 0.0 if fixed or not center else sum_g / count
-        mean_gx = 0.0 if fixed else sum_gx / count
-        _input_gradient(
-            x, g, b, shift, offset, rstd, weight, segment, runs, base, mean_g, mean_gx, grad_input
-        )
-        phase = 0 if phase + 1 == period else phase + 1
+        for i in range(stop - start):
+            b = start + i
+            shift, offset, rstd = tile[i, 0], tile[i, 1], tile[i, 2]
+            base = phase * runs
+            sum_g, sum_gx, sum_abs = _gradient_sums(
+                x, g, b, shift, offset, rstd, weight, segment, runs, base, grad_weight, grad_bias
+            )
+            largest = max(largest, rstd * sum_abs)
+            mean_g = 0.0 if fixed or not center else sum_g / count
+            mean_gx = 0.0 if fixed else sum_gx / count
+            _input_gradient(
+                x,
+                g,
+                b,
+                shift,
+                offset,
+                rstd,
+                weight,
+                segment,
+                runs,
+                base,
+                mean_g,
+                mean_gx,
+                grad_input,
+            )
+            phase = 0 if phase + 1 == period else phase + 1
+    summary[0] = suspects
+    summary[1] = largest
 
 
 @njit(parallel=True, **_KERNEL)
@@ -542,20 +643,22 @@ def backward(
     given_var: np.ndarray,
     center: bool,
     eps: float,
+    limit: float,
     grad_input: np.ndarray,
     grad_weight: np.ndarray,
     grad_bias: np.ndarray,
     mean_out: np.ndarray,
     var_out: np.ndarray,
-    sums: np.ndarray,
+    summary: np.ndarray,
 ) -> None:
     """Gradients of Σ out·g for every group of x (A, B, K), g of the same shape.
 
     Batch statistics (given_mean empty): grad_input = rstd·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)), without
     mean(ĝ) for rms; given statistics: grad_input = rstd·ĝ. grad_weight / grad_bias: (T, P)
     float64, zeroed; chunk t of the B groups adds Σg·x̂ and Σg per parameter into row t (the
-    caller sums the rows), so that no two threads write one element. sums: (B, 2) receives
-    Σĝ + Σĝ·x̂ (finite unless x or g holds NaN or infinity) and Σ|g| per group.
+    caller sums the rows), so that no two threads write one element; NaN or infinity in x or g
+    shows in them. summary: (T, 2) receives per chunk the number of suspect statistics (see
+    `forward`; limit as there) and the largest rstd·Σ|g| of a group.
     """
     groups = x.shape[1]
     chunks = grad_weight.shape[0]
@@ -575,10 +678,11 @@ def backward(
             given_var,
             center,
             eps,
+            limit,
             grad_input,
             grad_weight[t],
             grad_bias[t],
             mean_out,
             var_out,
-            sums,
+            summary[t],
         )
