@@ -25,11 +25,15 @@ from bench.common import Check, Context, Table, sqlite_url
 from bench.stats import Ratio, interleave, median, pair_ratio
 
 RTOL, ATOL = 1e-4, 1e-5
-# Before each sample: a pause, then a few untimed calls. torch's OpenMP threads spin on the
-# other core for milliseconds after a call, so a subject timed right after torch would share its
-# cores with them (~8 ms of CPU per call, measured). The pause lets them park; the untimed calls
-# wake the subject's pool and warm the caches again, so each is timed in its own steady state.
+# Before each sample: a pause, then untimed calls for at least WARM_S (and at least WARM_CALLS).
+# torch's OpenMP threads spin on the other core for milliseconds after a call, so a subject timed
+# right after torch would share its cores with them (~8 ms of CPU per call, measured). The pause
+# lets them park; the untimed calls wake the subject's pool and warm the caches again, so each is
+# timed in its own steady state. After a 20 ms pause, on a 1M-value array, the kernels (whose TBB
+# workers sleep between calls) needed 6-8 calls to reach it and torch (whose OpenMP threads
+# spin) 3-4: three calls timed the kernels' wake-up (bench/notes.md, "Eighth round").
 SETTLE_S = 0.02
+WARM_S = 0.01
 WARM_CALLS = 3
 
 Subjects = dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]]
@@ -90,7 +94,10 @@ def subjects(x: np.ndarray, g: np.ndarray, direction: str) -> Subjects:
 def _per_call(function: Callable[[], Any], calls: int) -> Callable[[], float]:
     def run() -> float:
         time.sleep(SETTLE_S)
+        warm_until = time.perf_counter() + WARM_S
         for _ in range(WARM_CALLS):
+            function()
+        while time.perf_counter() < warm_until:
             function()
         start = time.perf_counter()
         for _ in range(calls):
@@ -118,7 +125,7 @@ def compare_with_torch(
 
     warm_up()
     default_threads = torch.get_num_threads()
-    calls = max(1, int(2e6 // x.size))
+    calls = max(3, int(2e6 // x.size))
 
     def torch_with(threads: int, function: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
