@@ -3,10 +3,10 @@ reference (`forward`, `backward`) out, computed by the fused numba kernels in `k
 
 A forward pass reads each group once for its statistics and once more to write the output; a
 backward pass reads x for the statistics, x and grad_output for the group's sums, and x and
-grad_output again to write grad_input (from cache when the group fits there). Bad statistics
-and non-finite values are found from counts the kernels return per thread's run of groups, not
-by extra passes over the arrays: `refuse_bad_statistics` runs only when a count says it will
-refuse something.
+grad_output again to write grad_input (from cache when the group fits there). No extra pass
+over the arrays looks for bad values: the kernels count, per thread's run of groups, the
+statistics that `refuse_bad_statistics` may refuse (it runs only when a count is not 0), and
+NaN or infinity in x or grad_output shows in the parameter-gradient sums.
 """
 
 from __future__ import annotations
