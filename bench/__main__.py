@@ -91,10 +91,10 @@ def _blas_kernel() -> str:
 INTRO = """# Bench: ratios against bare baselines
 
 `make bench` (or `.venv/bin/python -m bench`) measures the service against baselines run in the
-same invocation and rewrites this file (about 6 minutes on 2 cores); `--quick` runs fewer
-repetitions (about 3 minutes), `--only NAME` one scenario (normalize, propagation, quizzes,
-workers, scaling, blas, training, lecture_hall, readability); both print the report and leave
-this file alone.
+same invocation and rewrites this file (15-18 minutes on the 2-core machines here); `--quick`
+runs fewer repetitions (about 3 minutes), `--only NAME` one scenario (normalize, propagation,
+quizzes, workers, scaling, blas, training, lecture_hall, readability); both print the report and
+leave this file alone.
 Every figure is a median of interleaved repetitions (baseline and subject alternate, order
 rotated each round); noise is half the interquartile range of the per-round ratios. These
 machines are shared, so read ratios, not absolute times. Nothing here is asserted by the test
