@@ -147,7 +147,7 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
     # |grad_input| <= rstd·max|w|·(|g| + mean|g| + |x̂|·mean(|g|·|x̂|)) <= 3·rstd·max|w|·Σ|g|,
     # since |x̂| <= sqrt(n): only beyond that bound is grad_input scanned for overflow.
     bound = 3.0 * float(summary[:, 1].max()) * float(np.max(np.abs(weight)))
-    overflow = bound >= float(np.finfo(dt).max) / 2 and not np.isfinite(grad_input).all()
+    overflow = bound >= _limit(call) / 2 and not np.isfinite(grad_input).all()
     if overflow or not (np.isfinite(weights).all() and np.isfinite(biases).all()):
         raise refuse_nonfinite_gradient(call, grad)
     return Gradients(

@@ -161,6 +161,18 @@ def activation_gradient(architecture: Architecture, trace: LayerTrace) -> FloatA
     return activation_derivative(architecture.activation, trace.z, architecture.negative_slope)
 
 
+def activation_backward(
+    architecture: Architecture, trace: LayerTrace, grad_h: FloatArray
+) -> FloatArray:
+    """∂loss/∂z = ∂loss/∂h · φ'(z): for sigmoid g·h(1 - h) in one pass (kernels.sigmoid_backward),
+    otherwise through activation_gradient."""
+    if architecture.activation == "sigmoid":
+        grad_z = np.empty_like(grad_h)
+        kernels.sigmoid_backward(grad_h, trace.out, grad_z)
+        return grad_z
+    return grad_h * activation_gradient(architecture, trace)
+
+
 def _evaluation_batch_norm(
     h: FloatArray, layer: LayerParams, running: RunningStats, eps: float
 ) -> FloatArray:
@@ -291,11 +303,7 @@ def backward(
     grad_h = grad_logits @ params[-1].weight.T
     for index in range(hidden - 1, lowest_layer - 2, -1):
         layer, grad, cache = params[index], grads[index], trace.layers[index]
-        if architecture.activation == "sigmoid":
-            grad_z = np.empty_like(grad_h)
-            kernels.sigmoid_backward(grad_h, cache.out, grad_z)
-        else:
-            grad_z = grad_h * activation_gradient(architecture, cache)
+        grad_z = activation_backward(architecture, cache, grad_h)
         if kind is None:
             grad_a = grad_z
         else:
