@@ -129,6 +129,18 @@ def test_short_groups_over_several_tiles_equal_the_reference(
         params["running_mean"] = rng.standard_normal(affine).astype(dtype)
         params["running_var"] = (rng.random(affine) + 0.5).astype(dtype)
     _compare(variant, x, dtype, **params)
+    # And against torch in float64 on the same values: the output and autograd's grad_input.
+    validated = call(variant, x, dtype=dtype, **{**params, "eps": 1e-5})
+    expected, tensors = torch_forward(variant, x.astype(np.float64), {**params, "eps": 1e-5}, True)
+    atol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(
+        fused.forward(validated).output, expected.detach().numpy(), rtol=0, atol=atol
+    )
+    grad_output = rng.standard_normal(shape)
+    (grad_input,) = torch.autograd.grad(expected, tensors["x"], torch.tensor(grad_output))
+    np.testing.assert_allclose(
+        fused.backward(validated, grad_output).grad_input, grad_input.numpy(), rtol=0, atol=atol
+    )
 
 
 @pytest.mark.parametrize("width", [8, 64, 512, 3000])
