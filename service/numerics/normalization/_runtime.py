@@ -10,8 +10,9 @@
 - Threads: numba's own NUMBA_NUM_THREADS (default: the CPUs this process may run on), read when
   numba is imported. The pool is per worker process and shared by its request threads, so
   WEB_CONCURRENCY workers run at most WEB_CONCURRENCY x NUMBA_NUM_THREADS kernel threads.
-- Cache: numba's own NUMBA_CACHE_DIR (default: __pycache__ beside kernels.py); compiled kernels
-  are loaded from there instead of compiled again (see `warmup`).
+- Cache: numba's own NUMBA_CACHE_DIR (default: __pycache__ in the kernels package), keyed on all
+  the package's sources (`kernels.options`); compiled kernels are loaded from there instead of
+  compiled again (see `warmup`).
 """
 
 from __future__ import annotations

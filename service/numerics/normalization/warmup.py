@@ -2,7 +2,7 @@
 the training's (service.numerics.training.kernels).
 
 `python -m service.numerics.normalization.warmup` compiles every kernel signature into numba's
-on-disk cache (NUMBA_CACHE_DIR, default __pycache__ beside kernels.py) and prints how long it
+on-disk cache (NUMBA_CACHE_DIR, default __pycache__ in the kernels package) and prints how long it
 took. gunicorn runs it in a child process before it starts its workers (`gunicorn.conf.py`), so
 that each worker loads the compiled code (under a second) instead of compiling it (about 30 s of
 CPU), and the Docker image runs it at build time.
