@@ -299,7 +299,9 @@ def _quiz_figures(figures: _Figures, totals: np.ndarray, marks: np.ndarray) -> N
     p = marks.shape[1]
     if p < 2 or np.isnan(marks).any():
         return figures.missing(NEEDS_2_QUESTIONS if p < 2 else NOT_ALL_QUESTIONS, *names[5:])
-    alpha = 100 * p / (p - 1) * (1 - float(marks.var(axis=0, ddof=1).sum()) / k2)
+    # α <= 100 (Cauchy-Schwarz: var(total) <= p·Σ var(item)); rounding can pass it, e.g. by
+    # 1e-14 when every item is perfectly correlated, and the error ratio takes its square root.
+    alpha = min(100.0, 100 * p / (p - 1) * (1 - float(marks.var(axis=0, ddof=1).sum()) / k2))
     error_ratio = 100 * math.sqrt(1 - alpha / 100)
     figures.set("cronbach_alpha", alpha)
     figures.set("error_ratio", error_ratio)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from service.quizzes.analytics import (
@@ -442,10 +442,16 @@ marks_matrix = st.integers(2, 12).flatmap(
 
 @settings(max_examples=60, deadline=None)
 @given(marks_matrix)
+# Perfectly correlated items: α is 100 exactly, and 100 + 1e-14 in floating point.
+@example([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.25]])
 def test_invariants(rows: list[list[float]]) -> None:
     stats = analyze([attempt(*row) for row in rows], ["q1", "q2", "q3"])
     reversed_stats = analyze([attempt(*row) for row in reversed(rows)], ["q1", "q2", "q3"])
     assert reversed_stats.cronbach_alpha == pytest.approx(stats.cronbach_alpha)
+    if stats.cronbach_alpha is not None:
+        assert stats.cronbach_alpha <= 100
+        assert stats.error_ratio is not None
+        assert stats.error_ratio >= 0
     weights = [q.effective_weight for q in stats.questions if q.effective_weight is not None]
     assert not weights or sum(weights) == pytest.approx(100)
     for n, question in enumerate(stats.questions):
