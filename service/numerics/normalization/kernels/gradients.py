@@ -271,10 +271,11 @@ def backward(
 
     Batch statistics (given_mean empty): grad_input = rstd·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)), without
     mean(ĝ) for rms; given statistics: grad_input = rstd·ĝ. grad_weight / grad_bias: (T, P)
-    float64, zeroed; chunk t of the B groups adds Σg·x̂ and Σg per parameter into row t (the
-    caller sums the rows), so that no two threads write one element; NaN or infinity in x or g
-    shows in them. summary: (T, 2) receives per chunk the number of suspect statistics (see
-    `forward`; limit as there) and the largest rstd·Σ|g| of a group.
+    float64 or wider (columns past P are not used), zeroed; chunk t of the B groups adds Σg·x̂
+    and Σg per parameter into row t (the caller sums the rows), so that no two threads write
+    one element (the caller pads the rows so that none share a cache line either); NaN or
+    infinity in x or g shows in them. summary: (T, 2) receives per chunk the number of suspect
+    statistics (see `forward`; limit as there) and the largest rstd·Σ|g| of a group.
     """
     groups = x.shape[1]
     chunks = grad_weight.shape[0]
