@@ -91,7 +91,7 @@ def _blas_kernel() -> str:
 INTRO = """# Bench: ratios against bare baselines
 
 `make bench` (or `.venv/bin/python -m bench`) measures the service against baselines run in the
-same invocation and rewrites this file (15-18 minutes on the 2-core machines here); `--quick`
+same invocation and rewrites this file (13-18 minutes on the 2-core machines here); `--quick`
 runs fewer repetitions (about 3 minutes), `--only NAME` one scenario (normalize, propagation,
 quizzes, workers, scaling, blas, training, lecture_hall, readability); both print the report and
 leave this file alone.
