@@ -79,9 +79,10 @@ class InTreeLocator(KernelSources, caching.InTreeCacheLocator):
 
 
 def _use_locators() -> None:
+    """Put the kernels' locators before the configured ones (or numba's default list), in
+    numba's config and in the environment, which numba reads again before each compilation."""
     ours = [f"{__name__}.{cls.__name__}" for cls in (UserDirectoryLocator, InTreeLocator)]
     configured = numba.config.CACHE_LOCATOR_CLASSES  # type: ignore[attr-defined]
-    # Otherwise numba's default list, in its order.
     default = [cls.__name__ for cls in caching.CacheImpl._locator_classes]
     rest = configured.split(",") if configured else default
     names = ",".join(dict.fromkeys([*ours, *(name.strip() for name in rest)]))
