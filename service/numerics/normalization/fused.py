@@ -114,6 +114,7 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
     weight, _, segment, period = _parameters(call)
     given_mean, given_var = _given(call)
     chunks = _chunks(groups)
+    limit = _limit(call)
     grad_input = np.empty_like(x3)
     # A cache line (8 float64) of padding after each chunk's row: rows sharing a line would
     # move it between the cores at every group's update (false sharing; without weight, P = 1,
@@ -133,7 +134,7 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
         given_var,
         call.center,
         call.eps,
-        _limit(call),
+        limit,
         grad_input,
         grad_weight,
         grad_bias,
@@ -152,7 +153,7 @@ def backward(call: Call, grad_output: ArrayLike) -> Gradients:
     # |grad_input| <= rstd·max|w|·(|g| + mean|g| + |x̂|·mean(|g|·|x̂|)) <= 3·rstd·max|w|·Σ|g|,
     # since |x̂| <= sqrt(n): only beyond that bound is grad_input scanned for overflow.
     bound = 3.0 * float(summary[:, 1].max()) * float(np.max(np.abs(weight)))
-    overflow = bound >= _limit(call) / 2 and not np.isfinite(grad_input).all()
+    overflow = bound >= limit / 2 and not np.isfinite(grad_input).all()
     if overflow or not (np.isfinite(weights).all() and np.isfinite(biases).all()):
         raise refuse_nonfinite_gradient(call, grad)
     return Gradients(

@@ -192,8 +192,8 @@ def _backward_groups(
     var_out: np.ndarray,
     summary: np.ndarray,
 ) -> None:
-    """Groups first..last-1 of `backward`, a tile of groups at a time (see `_forward_groups`);
-    grad_weight, grad_bias and summary: this chunk's own rows."""
+    """Groups first..last-1 of `backward`, a tile of groups at a time (see
+    `outputs._forward_groups`); grad_weight, grad_bias and summary: this chunk's own rows."""
     count = x.shape[0] * x.shape[2]
     fixed = given_mean.size > 0
     runs = x.shape[2] // segment

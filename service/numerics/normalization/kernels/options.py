@@ -49,10 +49,8 @@ def _digest(package: Path, stamps: tuple[tuple[str, int, int], ...]) -> bytes:
 
 def sources_digest(package: Path = PACKAGE) -> bytes:
     """The digest of every module (*.py) in a package directory, in name order."""
-    stamps = tuple(
-        (path.name, path.stat().st_mtime_ns, path.stat().st_size)
-        for path in sorted(package.glob("*.py"))
-    )
+    stats = [(path.name, path.stat()) for path in sorted(package.glob("*.py"))]
+    stamps = tuple((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats)
     return _digest(package, stamps)
 
 
