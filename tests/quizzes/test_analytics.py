@@ -292,6 +292,19 @@ def test_one_attempt_gives_levels_but_no_spread() -> None:
     assert first.reasons["effective_weight"] == NEEDS_2
 
 
+def test_identical_questions_give_alpha_100_and_no_error() -> None:
+    # Every question scored alike on every attempt: each item's variance is v and the total's
+    # is p²·v (p = 3), so α = p/(p − 1)·(1 − p·v/(p²·v)) = 1 exactly, by hand. In floating point
+    # the formula gives 100 + 1e-14 here, whose error ratio √(1 − α/100) has no real value.
+    stats = analyze(
+        [attempt(0, 0, 0), attempt(0, 0, 0), attempt(0.25, 0.25, 0.25)], ["q1", "q2", "q3"]
+    )
+    assert stats.cronbach_alpha == pytest.approx(100)
+    assert stats.cronbach_alpha <= 100
+    assert stats.error_ratio == pytest.approx(0, abs=1e-6)
+    assert stats.standard_error == pytest.approx(0, abs=1e-6)
+
+
 def test_two_attempts_give_sd_but_not_alpha_and_three_not_kurtosis() -> None:
     two = analyze([attempt(1, 1), attempt(0, 1)], ["q1", "q2"])
     assert two.score_sd == pytest.approx(math.sqrt(0.5))
