@@ -13,18 +13,20 @@ over which that factor changes things by e (−1/ln χ in the ordered phase).
 Fixed point kinds: "finite" (0 < q* < ∞), "zero" (the variance dies out: σ_b² = 0 and M(q) < q
 below q0), "infinite" (it grows without bound: q_star is None, χ is its q -> ∞ limit) and
 "neutral" (every q is fixed, as for relu at σ_w² = 2 with σ_b² = 0: q_star = q0).
+A χ beyond the largest float64 (σ_w² near 1e308) raises NonFiniteResult naming sigma_w2.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from service.numerics.activations import check_activation
 from service.numerics.budget import NO_DEADLINE, Budget, Deadline, SimulationCost
-from service.numerics.errors import NumericsError
+from service.numerics.errors import NonFiniteResult, NumericsError
 from service.numerics.gaussian import gaussian_moments, log10_second_moment
 from service.numerics.validation import check_scalar
 
@@ -240,6 +242,13 @@ def _point(
 ) -> tuple[float | None, str, float, str, float | None]:
     q_star, kind = fixed_point(activation, sigma_w2, sigma_b2, negative_slope=negative_slope, q0=q0)
     chi = _chi(activation, sigma_w2, q_star, negative_slope)
+    if math.isinf(chi):
+        slope = _chi(activation, 1.0, q_star, negative_slope)  # E[φ'(z)²]
+        raise NonFiniteResult(
+            f"chi = sigma_w2 * E[phi'(z)^2] = {sigma_w2:g} * {slope:g} is beyond the largest "
+            f"float64 for {activation}; use a sigma_w2 below {sys.float_info.max / slope:.6g}",
+            field="sigma_w2",
+        )
     return q_star, kind, chi, _phase(chi), _depth_scale(chi)
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.numerics.activations import ACTIVATIONS
-from service.numerics.errors import NumericsError
+from service.numerics.errors import NonFiniteResult, NumericsError
 from service.numerics.mean_field import (
     MAX_GRID_CELLS,
     critical_sigma_w2,
@@ -146,9 +146,16 @@ def finite_or_none(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isfinite(value))
 
 
+# E[φ'(z)²] is largest for selu near q = 0, λ²(1 + α²)/2 ≈ 2.1 (leaky_relu with slope 0.1:
+# 0.505), so below this σ_w² no χ overflows (above it, see the test after this one).
+SIGMA_W2_WITH_FINITE_CHI = 1.7976931348623157e308 / 2.2
+
+
 @given(
     name=st.sampled_from(ACTIVATIONS),
-    sigma_w2=st.one_of(st.just(0.0), st.floats(1e-6, 1e3)),
+    sigma_w2=st.one_of(
+        st.just(0.0), st.floats(1e-6, 1e3), st.floats(1e3, SIGMA_W2_WITH_FINITE_CHI)
+    ),
     sigma_b2=st.one_of(st.just(0.0), st.floats(1e-8, 1e2)),
     q0=st.floats(1e-6, 1e6),
 )
@@ -163,6 +170,27 @@ def test_never_nan(name: str, sigma_w2: float, sigma_b2: float, q0: float) -> No
         "critical" if abs(point.chi - 1) <= 1e-6 else ("ordered" if point.chi < 1 else "chaotic")
     )
     assert point.phase == expected
+
+
+@pytest.mark.parametrize("slope", [354.9, -2.0, 1e6])
+def test_chi_beyond_float64_is_refused_naming_sigma_w2(slope: float) -> None:
+    # leaky_relu: E[φ'(z)²] = (1 + a²)/2 whatever q*, so χ = σ_w²·(1 + a²)/2 in closed form.
+    moment = (1.0 + slope * slope) / 2.0
+    largest = 1.7976931348623157e308
+    below, above = largest / moment * 0.999, largest / moment * 1.001
+    point = mean_field_point("leaky_relu", below, negative_slope=slope)
+    assert point.chi == pytest.approx(below * moment, rel=1e-12)
+    assert point.phase == "chaotic"
+    for call in (
+        lambda: mean_field_point("leaky_relu", above, negative_slope=slope),
+        lambda: mean_field_grid("leaky_relu", [1.0, above], [0.0], negative_slope=slope),
+    ):
+        with pytest.raises(NonFiniteResult) as info:
+            call()
+        assert info.value.field == "sigma_w2"
+        assert f"{above:g}" in str(info.value)
+        limit = float(str(info.value).rsplit("below ", 1)[1])
+        assert limit == pytest.approx(largest / moment, rel=1e-5)
 
 
 def test_grid_matches_points() -> None:

@@ -302,6 +302,27 @@ def test_mean_field_point_and_grid(client: FlaskClient, app: Flask) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "sigma_w2"),
+    [("/v1/simulations/mean-field", 3e307), ("/v1/simulations/mean-field/grid", [1.0, 3e307])],
+)
+def test_mean_field_chi_beyond_float64_is_a_problem_not_a_null(
+    client: FlaskClient, path: str, sigma_w2: object
+) -> None:
+    """Found by Schemathesis: χ = 3e307·(1 + 354.9²)/2 overflowed to a 200 with chi: null,
+    which the schema (chi: number) does not allow."""
+    body = {"activation": "leaky_relu", "negative_slope": 354.9, "sigma_w2": sigma_w2}
+    if isinstance(sigma_w2, list):
+        body["sigma_b2"] = [0.0]
+    response = client.post(path, json=body)
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    problem = response.json
+    assert problem["type"] == "urn:activation-lab:problem:non-finite-result"
+    assert "3e+307 * 62977.5" in problem["detail"]
+    assert list(problem["errors"]) == ["sigma_w2"]
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {"depth": 30, "width": 64, "init": "xavier_normal", "activation": "tanh", "backward": True},
