@@ -13,7 +13,8 @@ over which that factor changes things by e (−1/ln χ in the ordered phase).
 Fixed point kinds: "finite" (0 < q* < ∞), "zero" (the variance dies out: σ_b² = 0 and M(q) < q
 below q0), "infinite" (it grows without bound: q_star is None, χ is its q -> ∞ limit) and
 "neutral" (every q is fixed, as for relu at σ_w² = 2 with σ_b² = 0: q_star = q0).
-A χ beyond the largest float64 (σ_w² near 1e308) raises NonFiniteResult naming sigma_w2.
+A χ or q* beyond the largest float64 (σ_w² or σ_b² near 1e308) raises NonFiniteResult naming
+sigma_w2 or sigma_b2.
 """
 
 from __future__ import annotations
@@ -148,7 +149,17 @@ def fixed_point(
     if activation in _LINEAR_FAMILY:
         rate = sigma_w2 * _second_moment_coefficient(activation, negative_slope)
         if rate < 1.0:
-            return (sigma_b2 / (1.0 - rate), "finite") if sigma_b2 > 0.0 else (0.0, "zero")
+            if sigma_b2 == 0.0:
+                return 0.0, "zero"
+            q_star = sigma_b2 / (1.0 - rate)
+            if math.isinf(q_star):
+                raise NonFiniteResult(
+                    f"q* = sigma_b2 / (1 - sigma_w2 * E[phi(z)^2]) = {sigma_b2:g} / {1.0 - rate:g} "
+                    f"is beyond the largest float64 for {activation}; use a sigma_b2 below "
+                    f"{sys.float_info.max * (1.0 - rate):.6g}",
+                    field="sigma_b2",
+                )
+            return q_star, "finite"
         if rate == 1.0 and sigma_b2 == 0.0:
             return q0, "neutral"
         return None, "infinite"

@@ -193,6 +193,23 @@ def test_chi_beyond_float64_is_refused_naming_sigma_w2(slope: float) -> None:
         assert limit == pytest.approx(largest / moment, rel=1e-5)
 
 
+@pytest.mark.parametrize(("name", "rate"), [("relu", 0.5), ("linear", 0.25), ("leaky_relu", 0.5)])
+def test_q_star_beyond_float64_is_refused_naming_sigma_b2(name: str, rate: float) -> None:
+    # The linear family's map is q -> rate·q + σ_b² (rate = σ_w²·(1 + a²)/2, a = 0 for relu,
+    # 1 for linear), so q* = σ_b² / (1 - rate) in closed form.
+    sigma_w2 = rate / (0.5 * (1.0 + {"relu": 0.0, "linear": 1.0}.get(name, 0.0) ** 2))
+    largest = 1.7976931348623157e308
+    below, above = largest * (1.0 - rate) * 0.999, largest * (1.0 - rate) * 1.001
+    point = mean_field_point(name, sigma_w2, below, negative_slope=0.0)
+    assert point.fixed_point == "finite"
+    assert point.q_star == pytest.approx(below / (1.0 - rate), rel=1e-12)
+    with pytest.raises(NonFiniteResult) as info:
+        mean_field_point(name, sigma_w2, above, negative_slope=0.0)
+    assert info.value.field == "sigma_b2"
+    limit = float(str(info.value).rsplit("below ", 1)[1])
+    assert limit == pytest.approx(largest * (1.0 - rate), rel=1e-5)
+
+
 def test_grid_matches_points() -> None:
     sigma_w2 = [0.5, 1.0, 2.0, 4.0]
     sigma_b2 = [0.0, 0.1, 1.0]
