@@ -125,9 +125,9 @@ def _vectorized_linear_family(
     log10_input = math.log10(spec.input_variance)
     if spec.bias_variance == 0.0:
         log10_products = np.cumsum(log10_factors)
-        factors = _per_layer(spec.widths[:-1]) * _per_layer(spec.weight_variances)
-        factors[1:] *= 0.5 * (1.0 + slope * slope)
         with np.errstate(over="ignore", under="ignore"):
+            factors = _per_layer(spec.widths[:-1]) * _per_layer(spec.weight_variances)
+            factors[1:] *= 0.5 * (1.0 + slope * slope)
             plain = np.asarray(spec.input_variance * np.cumprod(factors), dtype=np.float64)
         return log10_input + log10_products, plain
     # q_l = P_l (q_{a-1} + σ_b² Σ_{a<=j<=l} 1/P_j) with P_l = Π_{a<=j<=l} f_j, in log space, one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -239,6 +240,19 @@ def test_values_beyond_the_double_range_are_reported_in_log10() -> None:
     assert tiny.log10_final_variance == pytest.approx(-400.0)
     assert tiny.final_variance == 0.0
     assert tiny.regime == "vanishing"
+
+
+def test_a_weight_variance_near_the_largest_float64_warns_nothing() -> None:
+    # Linear layers: each multiplies the variance by fan-in · σ_w² = 512 · 1.7e308, which
+    # overflows in the plain products; the log10 column carries it, and numpy must not print
+    # an overflow warning into the service's log on the way.
+    spec = build_network_spec(3, width=512, weight_variance=1.7e308)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = analytic_propagation(spec)
+    assert result.final_variance is None
+    expected = 3 * (math.log10(512) + math.log10(1.7e308))
+    assert result.log10_final_variance == pytest.approx(expected, rel=1e-12)
 
 
 def test_depth_100000() -> None:
