@@ -3,6 +3,7 @@ numerics, and add the statistics that explain the result."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,12 +116,16 @@ def _numerics_params(
 
 
 def _stats(array: np.ndarray) -> dict[str, float]:
-    return {
-        "mean": float(array.mean(dtype=np.float64)),
-        "std": float(array.std(dtype=np.float64)),
-        "min": float(array.min()),
-        "max": float(array.max()),
-    }
+    """Mean, std (ddof 0), min and max of a finite array, in float64. Near float64's largest
+    values Σx or Σ(x - mean)² overflows: then mean and std come from x / max|x|, scaled back."""
+    low, high = float(array.min()), float(array.max())
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(array.mean(dtype=np.float64)), float(array.std(dtype=np.float64))
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        scale = max(-low, high)
+        scaled = array / scale
+        mean, std = scale * float(scaled.mean()), scale * float(scaled.std())
+    return {"mean": mean, "std": std, "min": low, "max": high}
 
 
 def normalize(

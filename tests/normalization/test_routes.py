@@ -6,6 +6,7 @@ variant, rank and dtype in depth."""
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 
 import numpy as np
@@ -49,6 +50,40 @@ def test_layer_norm_json_matches_torch(client: FlaskClient, activations: np.ndar
     assert np.asarray(body["mean"]).shape == (4, 3)
     assert body["summary"]["input"]["mean"] == pytest.approx(float(activations.mean()), rel=1e-6)
     assert body["summary"]["output"]["min"] == pytest.approx(float(expected.min()), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("variant", "body", "summary"),
+    [
+        # A constant group of 1e308: Σx overflows float64, the mean is exactly 1e308.
+        (
+            "group",
+            {"input": [[[1e308] * 4] * 2] * 2, "num_groups": 2},
+            {"input": (1e308, 0.0), "output": (0.0, 0.0)},
+        ),
+        # Outputs ±5e307/√(1 + eps): Σx is 0, but Σx² overflows.
+        (
+            "layer",
+            {"input": [[1.0, -1.0, 1.0, -1.0]], "weight": [5e307] * 4},
+            {"input": (0.0, 1.0), "output": (0.0, 5e307 / (1 + 1e-5) ** 0.5)},
+        ),
+    ],
+)
+def test_summary_of_values_near_the_largest_float64(
+    client: FlaskClient,
+    variant: str,
+    body: dict[str, object],
+    summary: dict[str, tuple[float, float]],
+) -> None:
+    """Found by a sweep of extreme values: the summary's mean and std overflowed to null,
+    against the schema (Stats: numbers), with numpy's overflow warnings in the log."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning in the request is a 500 here
+        response = client.post(f"/v1/normalize/{variant}", json={**body, "dtype": "float64"})
+    assert response.status_code == 200
+    for side, (mean, std) in summary.items():
+        figures = response.json["summary"][side]
+        assert (figures["mean"], figures["std"]) == (pytest.approx(mean), pytest.approx(std))
 
 
 def test_layer_norm_defaults_to_the_last_dimension(client: FlaskClient) -> None:
