@@ -208,6 +208,32 @@ def test_float32_values_whose_variance_overflows_float32_are_refused() -> None:
     np.testing.assert_allclose(result.output.var(axis=-1), 1.0, rtol=1e-9)
 
 
+@pytest.mark.parametrize("weight", [None, 1e10])
+@pytest.mark.parametrize("variant", ["batch", "layer", "group", "instance", "rms"])
+def test_a_subnormal_spread_with_eps_near_0_normalizes_by_hand(
+    variant: str, weight: float | None
+) -> None:
+    """Every group holds 0 and the smallest float32 subnormal t = 2^-149 equally often, so
+    x̂ = ±1 (rms: x / sqrt(t²/2) = √2 or 0) with eps = 1e-300 (batch norm needs eps > 0),
+    though rstd = 1/sqrt(var + eps) ~ 1e45 is beyond float32. Found by a sweep of extreme
+    values: the kernels answered NaN and infinity."""
+    sample, channel, position = np.indices((2, 2, 2))
+    parity = (sample + channel + position) % 2
+    x = np.where(parity, np.float32(2.0**-149), np.float32(0.0)).astype(np.float32)
+    shapes = {"layer": {"normalized_shape": [2]}, "rms": {"normalized_shape": [2]}}
+    params: dict[str, Any] = {**shapes.get(variant, {}), "eps": 1e-300}
+    if variant == "group":
+        params["num_groups"] = 1
+    if weight is not None:
+        params["weight"] = np.full(2, weight, np.float32)
+    result = fused.forward(call(variant, x, **params))
+    x_hat = np.where(x > 0, np.sqrt(2.0), 0.0) if variant == "rms" else np.where(x > 0, 1.0, -1.0)
+    expected = x_hat * (1.0 if weight is None else weight)
+    np.testing.assert_allclose(result.output, expected, rtol=1e-6)
+    reference = reference_forward(call(variant, x, **params)).output
+    np.testing.assert_array_equal(result.output, reference)
+
+
 def test_kernels_run_on_the_pinned_threading_layer() -> None:
     fused.warm_up()
     assert numba.threading_layer() == "tbb"

@@ -24,6 +24,7 @@ from service.numerics.normalization._core import (
 )
 from service.numerics.normalization.backward import grad_output_of, refuse_nonfinite_gradient
 from service.numerics.normalization.calls import Call
+from service.numerics.normalization.forward import reference_forward
 from service.numerics.normalization.results import assemble, refuse_bad_statistics
 
 _NONE = np.empty(0)
@@ -56,6 +57,14 @@ def _parameters(call: Call) -> tuple[np.ndarray, np.ndarray, int, int]:
 def _limit(call: Call) -> float:
     """The largest value of the input's dtype, as the kernels' `limit`."""
     return float(np.finfo(call.x.dtype).max)
+
+
+def _scale_limit(call: Call) -> float:
+    """The forward kernel's `limit`: the largest value of the dtype, divided by max|weight|
+    when that is above 1, so that rstd·w, which the kernel forms in the dtype, fits in it."""
+    if call.weight is None:
+        return _limit(call)
+    return _limit(call) / max(1.0, float(np.max(np.abs(call.weight))))
 
 
 def _given(call: Call) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +101,7 @@ def forward(call: Call) -> NormalizationResult:
         given_var,
         call.center,
         call.eps,
-        _limit(call),
+        _scale_limit(call),
         output,
         mean,
         var,
@@ -101,6 +110,9 @@ def forward(call: Call) -> NormalizationResult:
     )
     if not call.fixed and suspects.any():
         refuse_bad_statistics(call, mean, var)
+        # Not refused: an rstd (times max|w|) beyond the dtype, from a spread of subnormal
+        # size with eps near 0. The output is finite; the reference forms it in float64.
+        return reference_forward(call)
     if check and not np.isfinite(checks).all():
         check_output(output, call.x)
     return assemble(call, output.reshape(call.x.shape), mean if call.center else None, var)

@@ -204,10 +204,11 @@ def forward(
     weight, bias: parameters in x's dtype (ones and zeros when absent). given_mean / given_var:
     statistics to use instead of the batch's (empty for batch statistics). center false: rms,
     var is the mean square and nothing is subtracted. limit: the largest value of the output's
-    dtype. checks: (B,) float64 receives the sum of each group's output (a finite sum proves
-    every value finite), or is empty to skip that. The B groups are split into T runs of
-    consecutive groups, run in parallel; suspects: (T,) int64 receives per run the number of
-    statistics that `results.refuse_bad_statistics` may refuse.
+    dtype, or less (`fused` divides it by max|weight| above 1): a var or a 1/sqrt(var + eps)
+    above it is suspect. checks: (B,) float64 receives the sum of each group's output (a
+    finite sum proves every value finite), or is empty to skip that. The B groups are split
+    into T runs of consecutive groups, run in parallel; suspects: (T,) int64 receives per run
+    the number of suspect statistics (see `statistics.tile_statistics`).
     """
     groups = x.shape[1]
     chunks = suspects.size

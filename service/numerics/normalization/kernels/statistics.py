@@ -134,9 +134,10 @@ def tile_statistics(
 ) -> int:
     """Statistics of groups first..last-1 into mean_out and var_out, and their (shift, offset,
     rstd) into tile[:, 0..2] from row 0 (mean = shift + offset, rstd = 1 / sqrt(var + eps)).
-    Returns how many of the groups `results.refuse_bad_statistics` may refuse (a mean that is
-    not finite, a var above `limit`, the dtype's largest value, or NaN, or a zero var with
-    eps = 0): it finds which and why only when there are any.
+    Returns how many of the groups are suspect: a mean that is not finite, a var or an rstd
+    above `limit` (at most the dtype's largest value) or NaN, or a zero var with eps = 0.
+    `results.refuse_bad_statistics` finds which and why only when there are any; an rstd
+    beyond the dtype (a spread of subnormal size with eps near 0) is not refused there.
 
     Given statistics (given_mean not empty) are the (b mod period)-th; rms (center false) has
     var = mean square and nothing subtracted. One loop per kind of statistics: with the choice
@@ -164,7 +165,7 @@ def tile_statistics(
         var = var_out[first + i]
         mean_out[first + i] = mean
         tile[i, 2] = 1.0 / np.sqrt(var + eps)
-        if not (np.isfinite(mean) and var <= limit and (var > 0.0 or eps != 0.0)):
+        if not (np.isfinite(mean) and var <= limit and tile[i, 2] <= limit):
             suspects += 1
     return suspects
 
