@@ -202,8 +202,9 @@ def test_tiny_and_huge_float32_values_match_torch(variant: str, scale: float) ->
 
 def test_float32_values_whose_variance_overflows_float32_are_refused() -> None:
     x = (np.random.default_rng(24).standard_normal((4, 8)) * 1e25).astype(np.float32)
-    with pytest.raises(NonFiniteResult, match="variance overflows float32"):
+    with pytest.raises(NonFiniteResult, match="variance overflows float32") as info:
         fused.forward(call("layer", x, normalized_shape=[8]))
+    assert str(info.value).endswith("(scale them down, or use float64)")
     result = fused.forward(call("layer", x, normalized_shape=[8], dtype=np.float64))
     np.testing.assert_allclose(result.output.var(axis=-1), 1.0, rtol=1e-9)
 
@@ -232,6 +233,19 @@ def test_a_subnormal_spread_with_eps_near_0_normalizes_by_hand(
     np.testing.assert_allclose(result.output, expected, rtol=1e-6)
     reference = reference_forward(call(variant, x, **params)).output
     np.testing.assert_array_equal(result.output, reference)
+
+
+def test_float64_overflows_advise_no_float64() -> None:
+    """The advice to use float64 only where the input is not float64 already."""
+    x = np.array([[1.7e308, -1.7e308, 1.7e308, 1.7e308]])
+    with pytest.raises(NonFiniteResult, match="sum of the input overflows float64") as info:
+        fused.forward(call("layer", x, normalized_shape=[4], dtype=np.float64))
+    assert str(info.value).endswith("(scale them down)")
+    x = np.array([[1.0, -1.0, 2.0, 0.5]])
+    g = np.array([[1e308, -1e308, 1e308, -1e308]])
+    with pytest.raises(NonFiniteResult, match="gradient overflows float64") as info:
+        fused.backward(call("layer", x, normalized_shape=[4], dtype=np.float64), g)
+    assert str(info.value).endswith("(a larger eps)")
 
 
 def test_kernels_run_on_the_pinned_threading_layer() -> None:

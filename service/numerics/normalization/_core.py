@@ -128,9 +128,10 @@ def input_size(shape: Sequence[int]) -> str:
 def diagnose_nonfinite(x: np.ndarray, what: str) -> NumericsError:
     """The error for a non-finite statistic: bad input if the input holds NaN/inf, else overflow."""
     check_finite(x, "input")
+    advice = "scale them down" if x.dtype == np.float64 else "scale them down, or use float64"
     return NonFiniteResult(
         f"the {what} overflows {x.dtype.name}: the input values are too large for this dtype "
-        "(scale them down, or use float64)",
+        f"({advice})",
         field="input",
     )
 

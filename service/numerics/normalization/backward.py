@@ -48,9 +48,10 @@ def refuse_nonfinite_gradient(call: Call, grad: np.ndarray) -> NonFiniteResult:
     """The error for a non-finite gradient: bad input or grad_output, else an overflow."""
     check_finite(call.x, "input")
     check_finite(grad, "grad_output")
+    wider = "" if call.x.dtype == np.float64 else "use float64, or "
     return NonFiniteResult(
         f"the gradient overflows {call.x.dtype.name}: grad_output, weight or a tiny variance "
-        "scale it beyond its range (use float64, or a larger eps)",
+        f"scale it beyond its range ({wider}a larger eps)",
         field="grad_output",
     )
 
