@@ -68,7 +68,8 @@ def to_array(value: Any, field: str, dtype: str, limits: ArrayLimits) -> np.ndar
                 limit=limits.max_elements,
                 cost=value.size,
             )
-        array = value.astype(float_dtype(dtype), copy=False)
+        with np.errstate(over="ignore"):  # beyond the dtype becomes infinity: refused next
+            array = value.astype(float_dtype(dtype), copy=False)
         check_finite(array, field)
         return array
     try:

@@ -284,6 +284,19 @@ def test_too_deep_nesting_names_the_limit(client: FlaskClient) -> None:
     assert "max_depth" in response.json["errors"]["input"][0]
 
 
+def test_float64_npy_beyond_float32_is_a_clear_422_without_warnings(client: FlaskClient) -> None:
+    """A float64 .npy asked for in float32 (the default): 1.7e308 becomes infinity in the cast,
+    which numpy reported as a RuntimeWarning in the log before the refusal."""
+    body = npy(np.array([[1.0, 1.7e308, 0.0]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning in the request is a 500 here
+        response = client.post("/v1/normalize/layer", data=body, content_type=NPY)
+    assert response.status_code == 422
+    assert response.json["detail"] == (
+        "element [0][1] is infinity (or too large for float32); only finite numbers are accepted"
+    )
+
+
 def test_pickled_npy_is_refused(client: FlaskClient) -> None:
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
