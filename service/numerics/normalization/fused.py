@@ -5,8 +5,10 @@ A forward pass reads each group once for its statistics and once more to write t
 backward pass reads x for the statistics, x and grad_output for the group's sums, and x and
 grad_output again to write grad_input (from cache when the group fits there). No extra pass
 over the arrays looks for bad values: the kernels count, per thread's run of groups, the
-statistics that `refuse_bad_statistics` may refuse (it runs only when a count is not 0), and
-NaN or infinity in x or grad_output shows in the parameter-gradient sums.
+suspect statistics (`kernels.statistics.tile_statistics`), and NaN or infinity in x or
+grad_output shows in the parameter-gradient sums. Only when a count is not 0 does
+`refuse_bad_statistics` look for which; a forward pass whose suspects it does not refuse (an
+rstd beyond the dtype) is answered by the numpy reference.
 """
 
 from __future__ import annotations
@@ -110,8 +112,7 @@ def forward(call: Call) -> NormalizationResult:
     )
     if not call.fixed and suspects.any():
         refuse_bad_statistics(call, mean, var)
-        # Not refused: an rstd (times max|w|) beyond the dtype, from a spread of subnormal
-        # size with eps near 0. The output is finite; the reference forms it in float64.
+        # An rstd (times max|w|) beyond the dtype: the reference forms x̂ in float64.
         return reference_forward(call)
     if check and not np.isfinite(checks).all():
         check_output(output, call.x)
